@@ -1,0 +1,3 @@
+use serde_json::Value;
+
+pub fn default_crd(_obj: &mut Value) {}
