@@ -1,1 +1,50 @@
-fn main() {}
+//! `weft`: Kubernetes networking in one binary.
+
+mod down;
+mod up;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "weft", version, about = "Kubernetes networking in one binary: a local cluster that the real kubectl drives")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a local cluster in the foreground (Ctrl-C stops it; `up` again resumes it).
+    Up(up::UpArgs),
+    /// Stop the cluster running on a state dir and remove what it made.
+    Down {
+        #[arg(long, env = "WEFT_STATE_DIR", default_value_os_t = default_state_dir())]
+        state_dir: PathBuf,
+        /// Also remove the state dir (all objects, certificates, the kubeconfig).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Print weft's version and the Kubernetes API version it serves.
+    Version,
+}
+
+pub fn default_state_dir() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/lib")).join(".weft")
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEFT_LOG").unwrap_or_else(|_| "info,kube=warn,hyper=warn,rustls=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Up(args) => up::run(args),
+        Cmd::Down { state_dir, purge } => down::run(&state_dir, purge),
+        Cmd::Version => {
+            println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}

@@ -4,5 +4,5 @@
 mod field;
 mod label;
 
-pub use field::{FieldRequirement, FieldSelector};
+pub use field::{value_string as field_value_string, FieldRequirement, FieldSelector};
 pub use label::{LabelSelector, Operator, Requirement};

@@ -1,0 +1,600 @@
+//! EndpointSlice controller: each Service with a selector gets EndpointSlices
+//! listing the pods it selects, one address family per slice, at most
+//! `MAX_ENDPOINTS_PER_SLICE` endpoints each, pods whose named ports resolve to
+//! different numbers in different slices. Existing slices are updated in place
+//! where they still fit, so a pod change rewrites one slice, not all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Service};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::ResourceExt;
+
+use crate::informer::{route, Change, Key};
+use crate::queue::Queue;
+use crate::service_ports::{self, Family};
+use crate::{api_error_is, Ctx};
+
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
+pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
+/// What to write so that the Service's slices match its pods.
+#[derive(Debug, Default, PartialEq)]
+pub struct SlicePlan {
+    pub create: Vec<EndpointSlice>,
+    pub update: Vec<EndpointSlice>,
+    pub delete: Vec<String>,
+}
+
+impl SlicePlan {
+    pub fn is_empty(&self) -> bool {
+        self.create.is_empty() && self.update.is_empty() && self.delete.is_empty()
+    }
+}
+
+/// Slices group endpoints that share an address family and a resolved port list.
+type Group = (Family, Vec<EndpointPort>);
+
+fn sorted_ports(mut ports: Vec<EndpointPort>) -> Vec<EndpointPort> {
+    ports.sort_by(|a, b| a.name.cmp(&b.name).then(a.port.cmp(&b.port)).then(a.protocol.cmp(&b.protocol)));
+    ports
+}
+
+fn endpoint_ports(svc: &Service, pod: &Pod) -> Vec<EndpointPort> {
+    let ports = service_ports::service_ports(svc)
+        .iter()
+        .filter_map(|sp| {
+            service_ports::find_port(pod, sp).map(|n| EndpointPort {
+                name: Some(sp.name.clone().unwrap_or_default()),
+                port: Some(n),
+                protocol: Some(sp.protocol.clone().unwrap_or_else(|| "TCP".into())),
+                app_protocol: sp.app_protocol.clone(),
+            })
+        })
+        .collect();
+    sorted_ports(ports)
+}
+
+fn endpoint_for(svc: &Service, pod: &Pod, ip: std::net::IpAddr, zone_of: &dyn Fn(&str) -> Option<String>) -> Endpoint {
+    let serving = crate::pod_state::is_ready(pod);
+    let terminating = crate::pod_state::is_terminating(pod);
+    // A terminating pod is never "ready", unless the Service publishes everything.
+    let ready = service_ports::publishes_not_ready(svc) || (serving && !terminating);
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+    Endpoint {
+        addresses: vec![ip.to_string()],
+        conditions: Some(EndpointConditions { ready: Some(ready), serving: Some(serving), terminating: Some(terminating) }),
+        hostname: service_ports::should_set_hostname(pod, svc).then(|| pod.spec.as_ref().and_then(|s| s.hostname.clone())).flatten(),
+        zone: node.as_deref().and_then(zone_of),
+        node_name: node,
+        target_ref: Some(ObjectReference {
+            kind: Some("Pod".into()),
+            namespace: pod.metadata.namespace.clone(),
+            name: pod.metadata.name.clone(),
+            uid: pod.metadata.uid.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Labels every managed slice of `svc` carries: the Service's own, then ours.
+pub fn slice_labels(svc: &Service) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = svc.labels().clone();
+    labels.remove(HEADLESS_LABEL);
+    labels.insert(SERVICE_NAME_LABEL.into(), svc.name_any());
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+    if service_ports::is_headless(svc) {
+        labels.insert(HEADLESS_LABEL.into(), String::new());
+    }
+    labels
+}
+
+pub fn owner_ref(svc: &Service) -> OwnerReference {
+    OwnerReference {
+        api_version: "v1".into(),
+        kind: "Service".into(),
+        name: svc.name_any(),
+        uid: svc.uid().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// True for slices this controller made for the Service named `service`.
+pub fn is_managed_slice_of(slice: &EndpointSlice, service: &str) -> bool {
+    let l = slice.labels();
+    l.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY) && l.get(SERVICE_NAME_LABEL).map(String::as_str) == Some(service)
+}
+
+fn new_slice(svc: &Service, (family, ports): &Group, endpoints: Vec<Endpoint>) -> EndpointSlice {
+    // Names are generated by the server; the prefix must leave room for its suffix.
+    let mut prefix = format!("{}-", svc.name_any());
+    prefix.truncate(58);
+    EndpointSlice {
+        metadata: ObjectMeta {
+            generate_name: Some(prefix),
+            namespace: svc.namespace(),
+            labels: Some(slice_labels(svc)),
+            owner_references: Some(vec![owner_ref(svc)]),
+            ..Default::default()
+        },
+        address_type: family.address_type().into(),
+        endpoints,
+        ports: Some(ports.clone()),
+    }
+}
+
+fn group_of(slice: &EndpointSlice) -> Option<Group> {
+    let family = match slice.address_type.as_str() {
+        "IPv4" => Family::V4,
+        "IPv6" => Family::V6,
+        _ => return None,
+    };
+    Some((family, sorted_ports(slice.ports.clone().unwrap_or_default())))
+}
+
+fn endpoint_key(e: &Endpoint) -> String {
+    e.addresses.first().cloned().unwrap_or_default()
+}
+
+/// The decision: from the Service, its pods (already filtered by selector and
+/// namespace), node zones and the Service's current managed slices, what to write.
+pub fn plan(
+    svc: &Service,
+    pods: &[Arc<Pod>],
+    zone_of: &dyn Fn(&str) -> Option<String>,
+    existing: &[Arc<EndpointSlice>],
+    max_per_slice: usize,
+) -> SlicePlan {
+    // Desired endpoints, grouped; BTreeMap keeps the output deterministic.
+    let mut desired: BTreeMap<(Family, String), (Group, BTreeMap<String, Endpoint>)> = BTreeMap::new();
+    let families = service_ports::families(svc);
+    for pod in pods {
+        if !service_ports::should_be_endpoint(pod, true) {
+            continue;
+        }
+        let ports = endpoint_ports(svc, pod);
+        for &family in &families {
+            let Some(ip) = service_ports::ip_of_family(pod, family) else { continue };
+            let ep = endpoint_for(svc, pod, ip, zone_of);
+            let group_id = (family, serde_json::to_string(&ports).unwrap_or_default());
+            desired
+                .entry(group_id)
+                .or_insert_with(|| ((family, ports.clone()), BTreeMap::new()))
+                .1
+                .insert(endpoint_key(&ep), ep);
+        }
+    }
+
+    let labels = slice_labels(svc);
+    let owner = owner_ref(svc);
+    let meta_ok = |s: &EndpointSlice| {
+        s.metadata.labels.as_ref() == Some(&labels)
+            && s.metadata.owner_references.as_ref().is_some_and(|o| o.contains(&owner))
+    };
+    let mut plan = SlicePlan::default();
+    let mut existing: Vec<&Arc<EndpointSlice>> = existing.iter().collect();
+    existing.sort_by_key(|s| s.name_any());
+
+    if desired.is_empty() {
+        // With no endpoints at all, upstream keeps a single empty placeholder slice.
+        let family = families.first().copied().unwrap_or(Family::V4);
+        let placeholder = existing
+            .iter()
+            .find(|s| s.endpoints.is_empty() && s.address_type == family.address_type() && s.ports.as_ref().is_none_or(|p| p.is_empty()));
+        match placeholder {
+            Some(p) => {
+                if !meta_ok(p) {
+                    let mut u = (***p).clone();
+                    u.metadata.labels = Some(labels.clone());
+                    u.metadata.owner_references = Some(vec![owner.clone()]);
+                    plan.update.push(u);
+                }
+            }
+            None => plan.create.push(new_slice(svc, &(family, vec![]), vec![])),
+        }
+        let keep = placeholder.map(|p| p.name_any());
+        plan.delete = existing.iter().map(|s| s.name_any()).filter(|n| Some(n) != keep.as_ref()).collect();
+        return plan;
+    }
+
+    let mut by_group: HashMap<(Family, String), Vec<&Arc<EndpointSlice>>> = HashMap::new();
+    for s in existing {
+        match group_of(s) {
+            Some((family, ports)) => {
+                let id = (family, serde_json::to_string(&ports).unwrap_or_default());
+                if desired.contains_key(&id) {
+                    by_group.entry(id).or_default().push(s);
+                } else {
+                    plan.delete.push(s.name_any());
+                }
+            }
+            None => plan.delete.push(s.name_any()),
+        }
+    }
+
+    for (id, (group, mut want)) in desired {
+        // Pass 1: keep each existing slice's endpoints that are still wanted.
+        let mut updated: Vec<EndpointSlice> = Vec::new();
+        let mut unchanged: Vec<EndpointSlice> = Vec::new();
+        for s in by_group.remove(&id).unwrap_or_default() {
+            let mut changed = !meta_ok(s);
+            let mut kept = Vec::with_capacity(s.endpoints.len());
+            for e in &s.endpoints {
+                match want.remove(&endpoint_key(e)) {
+                    Some(w) => {
+                        changed |= &w != e;
+                        kept.push(w);
+                    }
+                    None => changed = true,
+                }
+            }
+            if kept.is_empty() {
+                plan.delete.push(s.name_any());
+                continue;
+            }
+            let mut s2 = (**s).clone();
+            s2.endpoints = kept;
+            s2.metadata.labels = Some(labels.clone());
+            if !s2.metadata.owner_references.as_ref().is_some_and(|o| o.contains(&owner)) {
+                s2.metadata.owner_references = Some(vec![owner.clone()]);
+            }
+            if changed { updated.push(s2) } else { unchanged.push(s2) }
+        }
+        // Pass 2: place the rest, first where a write happens anyway, then in new
+        // slices; a last small remainder goes into an untouched slice with room.
+        let mut rest: Vec<Endpoint> = want.into_values().collect();
+        for s in updated.iter_mut() {
+            while s.endpoints.len() < max_per_slice {
+                let Some(e) = rest.pop() else { break };
+                s.endpoints.push(e);
+            }
+        }
+        while rest.len() >= max_per_slice {
+            let chunk: Vec<Endpoint> = rest.drain(..max_per_slice).collect();
+            plan.create.push(new_slice(svc, &group, chunk));
+        }
+        if !rest.is_empty() {
+            match unchanged.iter().position(|s| s.endpoints.len() + rest.len() <= max_per_slice) {
+                Some(i) => {
+                    let mut s = unchanged.remove(i);
+                    s.endpoints.append(&mut rest);
+                    updated.push(s);
+                }
+                None => plan.create.push(new_slice(svc, &group, std::mem::take(&mut rest))),
+            }
+        }
+        plan.update.extend(updated);
+    }
+    plan.delete.sort();
+    plan
+}
+
+/// Services whose slices may change when this pod changes: those in its
+/// namespace whose selector matches the pod before or after.
+fn services_of_pods(ctx: &Ctx, change: &Change<Pod>) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for pod in change.objects() {
+        let ns = pod.namespace().unwrap_or_default();
+        for svc in ctx.services.in_namespace(&ns) {
+            if let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) {
+                if crate::selector::matches_map(sel, pod.metadata.labels.as_ref()) {
+                    keys.push(Key::of(&*svc));
+                }
+            }
+        }
+    }
+    keys
+}
+
+pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
+    tokio::join!(ctx.pods.synced(), ctx.services.synced(), ctx.endpoint_slices.synced(), ctx.nodes.synced());
+    let queue: Queue<Key> = Queue::new();
+    let all_services = {
+        let ctx = ctx.clone();
+        move || ctx.services.all().iter().map(|s| Key::of(&**s)).collect::<Vec<_>>()
+    };
+    for key in all_services() {
+        queue.add(key);
+    }
+    // Slices whose Service is gone are found from the slices themselves.
+    for s in ctx.endpoint_slices.all() {
+        if let Some(svc) = s.labels().get(SERVICE_NAME_LABEL) {
+            queue.add(Key::new(s.namespace().unwrap_or_default(), svc));
+        }
+    }
+    let c = ctx.clone();
+    let pods = route(ctx.pods.clone(), queue.clone(), move |ch| services_of_pods(&c, ch), all_services.clone());
+    let services = route(ctx.services.clone(), queue.clone(), |ch| ch.objects().iter().map(|s| Key::of(&***s)).collect(), all_services.clone());
+    let slices = route(
+        ctx.endpoint_slices.clone(),
+        queue.clone(),
+        |ch| {
+            ch.objects()
+                .iter()
+                .filter_map(|s| s.labels().get(SERVICE_NAME_LABEL).map(|n| Key::new(s.namespace().unwrap_or_default(), n)))
+                .collect()
+        },
+        all_services.clone(),
+    );
+    // A node's zone label is copied onto its endpoints.
+    let nodes = route(ctx.nodes.clone(), queue.clone(), |_: &Change<Node>| Vec::new(), all_services.clone());
+    let c = ctx.clone();
+    let worker = queue.serve("endpointslice", move |key| sync(c.clone(), key));
+    tokio::join!(pods, services, slices, nodes, worker);
+    Ok(())
+}
+
+async fn sync(ctx: Arc<Ctx>, key: Key) -> anyhow::Result<Option<Duration>> {
+    let existing: Vec<Arc<EndpointSlice>> = ctx
+        .endpoint_slices
+        .in_namespace(&key.namespace)
+        .into_iter()
+        .filter(|s| is_managed_slice_of(s, &key.name))
+        .collect();
+    // Our own earlier writes must be visible before we decide again.
+    let cached = |name: &str| ctx.endpoint_slices.get(&key.namespace, name).and_then(|s| s.resource_version());
+    if !ctx.slice_writes.satisfied(&key, cached) {
+        return Ok(Some(Duration::from_millis(200)));
+    }
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let svc = ctx.services.get(&key.namespace, &key.name);
+    let plan = match svc.as_deref() {
+        Some(svc) if service_ports::has_managed_endpoints(svc) => {
+            let selector = svc.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
+            let pods: Vec<Arc<Pod>> = ctx
+                .pods
+                .in_namespace(&key.namespace)
+                .into_iter()
+                .filter(|p| crate::selector::matches_map(&selector, p.metadata.labels.as_ref()))
+                .collect();
+            let zone_of = |node: &str| ctx.nodes.get("", node).and_then(|n| n.labels().get(ZONE_LABEL).cloned());
+            plan(svc, &pods, &zone_of, &existing, MAX_ENDPOINTS_PER_SLICE)
+        }
+        // Gone, or no longer selecting: our slices go.
+        _ => SlicePlan { delete: existing.iter().map(|s| s.name_any()).collect(), ..Default::default() },
+    };
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    tracing::debug!(service = %key, create = plan.create.len(), update = plan.update.len(), delete = plan.delete.len(), "syncing endpointslices");
+    for name in &plan.delete {
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => ctx.slice_writes.deleted(&key, name),
+            Err(e) if api_error_is(&e, 404) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for s in &plan.update {
+        let old_rv = s.resource_version().unwrap_or_default();
+        api.replace(&s.name_any(), &PostParams::default(), s).await?;
+        ctx.slice_writes.replaced(&key, &s.name_any(), &old_rv);
+    }
+    for s in &plan.create {
+        match api.create(&PostParams::default(), s).await {
+            Ok(created) => ctx.slice_writes.created(&key, &created.name_any()),
+            // The namespace is going away; nothing to publish there.
+            Err(e) if api_error_is(&e, 403) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod_state::fixtures::*;
+    use k8s_openapi::api::core::v1::{Container, ContainerPort, ServicePort, ServiceSpec};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    fn svc(name: &str, families: &[&str], target: IntOrString) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                uid: Some(format!("uid-{name}")),
+                labels: Some([("team".to_string(), "a".to_string())].into()),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                selector: Some([("app".to_string(), "web".to_string())].into()),
+                ip_families: Some(families.iter().map(|f| f.to_string()).collect()),
+                cluster_ip: Some("10.96.0.10".into()),
+                ports: Some(vec![ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    target_port: Some(target),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn web(name: &str, ips: &[&str]) -> Arc<Pod> {
+        Arc::new(ready(with_ips(pod(name, &[("app", "web")]), ips), true))
+    }
+
+    fn with_named_port(p: Arc<Pod>, number: i32) -> Arc<Pod> {
+        let mut p = (*p).clone();
+        p.spec.as_mut().unwrap().containers = vec![Container {
+            name: "c".into(),
+            ports: Some(vec![ContainerPort { name: Some("web".into()), container_port: number, ..Default::default() }]),
+            ..Default::default()
+        }];
+        Arc::new(p)
+    }
+
+    fn no_zone(_: &str) -> Option<String> {
+        None
+    }
+
+    /// Pretends the server created the planned slices, naming them s0, s1, ...
+    fn created(plan: &SlicePlan) -> Vec<Arc<EndpointSlice>> {
+        plan.create
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut s = s.clone();
+                s.metadata.name = Some(format!("s{i}"));
+                s.metadata.resource_version = Some("1".into());
+                Arc::new(s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_service_gets_one_labelled_owned_slice_per_family() {
+        let s = svc("web", &["IPv4", "IPv6"], IntOrString::Int(8080));
+        let pods = vec![web("a", &["10.244.0.5", "fd00::5"]), web("b", &["10.244.1.5", "fd00::1:5"])];
+        let p = plan(&s, &pods, &no_zone, &[], 100);
+        assert_eq!(p.create.len(), 2);
+        let types: Vec<_> = p.create.iter().map(|s| s.address_type.as_str()).collect();
+        assert_eq!(types, vec!["IPv4", "IPv6"]);
+        for slice in &p.create {
+            assert_eq!(slice.endpoints.len(), 2);
+            assert_eq!(slice.metadata.generate_name.as_deref(), Some("web-"));
+            let l = slice.metadata.labels.as_ref().unwrap();
+            assert_eq!(l[SERVICE_NAME_LABEL], "web");
+            assert_eq!(l[MANAGED_BY_LABEL], MANAGED_BY);
+            assert_eq!(l["team"], "a");
+            assert_eq!(slice.metadata.owner_references.as_ref().unwrap()[0].controller, Some(true));
+            assert_eq!(slice.ports.as_ref().unwrap()[0].port, Some(8080));
+        }
+    }
+
+    #[test]
+    fn endpoint_conditions_follow_readiness_and_termination() {
+        let s = svc("web", &["IPv4"], IntOrString::Int(80));
+        let pods = vec![
+            web("ready", &["10.0.0.1"]),
+            Arc::new(ready(with_ips(pod("unready", &[("app", "web")]), &["10.0.0.2"]), false)),
+            Arc::new(terminating(ready(with_ips(pod("leaving", &[("app", "web")]), &["10.0.0.3"]), true))),
+            Arc::new(pod("no-ip", &[("app", "web")])),
+        ];
+        let p = plan(&s, &pods, &no_zone, &[], 100);
+        let eps = &p.create[0].endpoints;
+        let cond = |ip: &str| eps.iter().find(|e| e.addresses[0] == ip).map(|e| e.conditions.clone().unwrap());
+        let c = |r, s, t| Some(EndpointConditions { ready: Some(r), serving: Some(s), terminating: Some(t) });
+        assert_eq!(eps.len(), 3, "the pod without an IP is not an endpoint");
+        assert_eq!(cond("10.0.0.1"), c(true, true, false));
+        assert_eq!(cond("10.0.0.2"), c(false, false, false));
+        assert_eq!(cond("10.0.0.3"), c(false, true, true));
+
+        let mut all = s.clone();
+        all.spec.as_mut().unwrap().publish_not_ready_addresses = Some(true);
+        let p = plan(&all, &pods, &no_zone, &[], 100);
+        assert!(p.create[0].endpoints.iter().all(|e| e.conditions.as_ref().unwrap().ready == Some(true)));
+    }
+
+    #[test]
+    fn pods_whose_named_port_resolves_differently_land_in_different_slices() {
+        let s = svc("web", &["IPv4"], IntOrString::String("web".into()));
+        let pods = vec![
+            with_named_port(web("a", &["10.0.0.1"]), 8080),
+            with_named_port(web("b", &["10.0.0.2"]), 9090),
+            with_named_port(web("c", &["10.0.0.3"]), 8080),
+            web("no-such-port", &["10.0.0.4"]),
+        ];
+        let p = plan(&s, &pods, &no_zone, &[], 100);
+        let mut shapes: Vec<(Vec<i32>, usize)> = p
+            .create
+            .iter()
+            .map(|s| (s.ports.as_ref().unwrap().iter().map(|p| p.port.unwrap()).collect(), s.endpoints.len()))
+            .collect();
+        shapes.sort();
+        // The pod without the named port still is an endpoint, serving no port.
+        assert_eq!(shapes, vec![(vec![], 1), (vec![8080], 2), (vec![9090], 1)]);
+    }
+
+    #[test]
+    fn slices_hold_at_most_the_maximum_and_a_pod_change_rewrites_one_slice() {
+        let s = svc("web", &["IPv4"], IntOrString::Int(80));
+        let mut pods: Vec<Arc<Pod>> = (0..25).map(|i| web(&format!("p{i}"), &[&format!("10.0.0.{i}")])).collect();
+        let p = plan(&s, &pods, &no_zone, &[], 10);
+        assert_eq!(p.create.iter().map(|s| s.endpoints.len()).collect::<Vec<_>>(), vec![10, 10, 5]);
+        let existing = created(&p);
+        assert!(plan(&s, &pods, &no_zone, &existing, 10).is_empty(), "a second pass changes nothing");
+
+        // One pod turns unready: only the slice holding it is rewritten.
+        pods[3] = Arc::new(ready((*pods[3]).clone(), false));
+        let p2 = plan(&s, &pods, &no_zone, &existing, 10);
+        assert!(p2.create.is_empty() && p2.delete.is_empty());
+        assert_eq!(p2.update.len(), 1);
+
+        // A new pod fills the slice with room instead of making a new one.
+        pods.push(web("new", &["10.0.1.1"]));
+        let p3 = plan(&s, &pods, &no_zone, &existing, 10);
+        assert!(p3.create.is_empty());
+        assert_eq!(p3.update.len(), 2, "the changed slice and the slice with room");
+    }
+
+    #[test]
+    fn a_service_without_endpoints_keeps_one_empty_placeholder_slice() {
+        let s = svc("web", &["IPv4"], IntOrString::Int(80));
+        let p = plan(&s, &[], &no_zone, &[], 100);
+        assert_eq!(p.create.len(), 1);
+        assert!(p.create[0].endpoints.is_empty());
+        let existing = created(&p);
+        assert!(plan(&s, &[], &no_zone, &existing, 100).is_empty());
+
+        // Once pods appear, the placeholder is replaced.
+        let p = plan(&s, &[web("a", &["10.0.0.1"])], &no_zone, &existing, 100);
+        assert_eq!(p.delete, vec!["s0".to_string()]);
+        assert_eq!(p.create.len(), 1);
+    }
+
+    #[test]
+    fn hostname_node_and_zone_are_published() {
+        let mut s = svc("db", &["IPv4"], IntOrString::Int(5432));
+        s.spec.as_mut().unwrap().cluster_ip = Some("None".into());
+        let mut p = (*web("db-0", &["10.0.0.9"])).clone();
+        p = on_node(p, "n1");
+        let spec = p.spec.as_mut().unwrap();
+        spec.hostname = Some("db-0".into());
+        spec.subdomain = Some("db".into());
+        let zone = |n: &str| (n == "n1").then(|| "z1".to_string());
+        let plan = plan(&s, &[Arc::new(p)], &zone, &[], 100);
+        let e = &plan.create[0].endpoints[0];
+        assert_eq!(e.hostname.as_deref(), Some("db-0"));
+        assert_eq!(e.node_name.as_deref(), Some("n1"));
+        assert_eq!(e.zone.as_deref(), Some("z1"));
+        assert_eq!(e.target_ref.as_ref().unwrap().name.as_deref(), Some("db-0"));
+        assert_eq!(plan.create[0].metadata.labels.as_ref().unwrap().get(HEADLESS_LABEL).map(String::as_str), Some(""));
+    }
+
+    #[test]
+    fn a_family_the_service_dropped_loses_its_slice() {
+        let dual = svc("web", &["IPv4", "IPv6"], IntOrString::Int(80));
+        let pods = vec![web("a", &["10.0.0.1", "fd00::1"])];
+        let existing = created(&plan(&dual, &pods, &no_zone, &[], 100));
+        let single = svc("web", &["IPv4"], IntOrString::Int(80));
+        let p = plan(&single, &pods, &no_zone, &existing, 100);
+        assert_eq!(p.delete, vec!["s1".to_string()]);
+        assert!(p.create.is_empty() && p.update.is_empty());
+    }
+
+    #[test]
+    fn a_change_of_service_labels_is_copied_to_its_slices() {
+        let s = svc("web", &["IPv4"], IntOrString::Int(80));
+        let pods = vec![web("a", &["10.0.0.1"])];
+        let existing = created(&plan(&s, &pods, &no_zone, &[], 100));
+        let mut relabelled = s.clone();
+        relabelled.metadata.labels = Some([("team".to_string(), "b".to_string())].into());
+        let p = plan(&relabelled, &pods, &no_zone, &existing, 100);
+        assert_eq!(p.update.len(), 1);
+        assert_eq!(p.update[0].metadata.labels.as_ref().unwrap()["team"], "b");
+    }
+}

@@ -1,0 +1,40 @@
+//! `weft down`: stop the instance on a state dir and leave nothing behind.
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+pub fn run(state_dir: &Path, purge: bool) -> Result<()> {
+    let pidfile = state_dir.join("weft.pid");
+    match std::fs::read_to_string(&pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+        Some(pid) if alive(pid) => {
+            kill(Pid::from_raw(pid), Signal::SIGTERM).with_context(|| format!("signalling weft (pid {pid})"))?;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if alive(pid) {
+                eprintln!("weft (pid {pid}) did not stop within 15s; killing it");
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                while alive(pid) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            println!("stopped weft (pid {pid})");
+        }
+        _ => println!("no weft is running on {}", state_dir.display()),
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    // This stage of weft makes no kernel objects; pod networking adds their cleanup here.
+    if purge && state_dir.exists() {
+        std::fs::remove_dir_all(state_dir).with_context(|| format!("removing {}", state_dir.display()))?;
+        println!("removed {}", state_dir.display());
+    }
+    Ok(())
+}
