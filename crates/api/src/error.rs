@@ -92,7 +92,10 @@ impl FieldError {
     pub fn error_body(&self) -> String {
         let mut s = self.kind.words().to_string();
         if let Some(v) = &self.value {
-            if matches!(self.kind, FieldErrorType::Invalid | FieldErrorType::Duplicate | FieldErrorType::NotSupported) {
+            if matches!(
+                self.kind,
+                FieldErrorType::Invalid | FieldErrorType::Duplicate | FieldErrorType::NotSupported | FieldErrorType::NotFound | FieldErrorType::TooMany
+            ) {
                 s.push_str(": ");
                 s.push_str(&render_value(v));
             }

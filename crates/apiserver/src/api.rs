@@ -100,7 +100,7 @@ impl Api {
             return error_response(&ApiError::unauthorized());
         };
         if path.starts_with("/openapi/") {
-            return crate::openapi::serve(&self, &path);
+            return crate::openapi::serve(&self, &path, req.uri().query(), req.headers());
         }
         let query = parse_query(req.uri().query());
         match parse_path(&path) {

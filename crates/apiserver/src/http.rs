@@ -70,6 +70,9 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty; send the object as JSON"));
     }
+    if content_type.contains("application/vnd.kubernetes.protobuf") {
+        return crate::protobuf::decode_body(body).map_err(ApiError::bad_request);
+    }
     if content_type.contains("protobuf") || content_type.contains("cbor") {
         return Err(weft_api::ApiError::unsupported_media_type(content_type));
     }

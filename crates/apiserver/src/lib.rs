@@ -11,6 +11,7 @@ mod handlers;
 pub mod http;
 mod objects;
 mod openapi;
+mod protobuf;
 pub mod pki;
 mod registry;
 mod request;

@@ -66,14 +66,6 @@ impl<K: Eq + Hash + Clone> Expectations<K> {
         done
     }
 
-    /// Names created but not yet cached, and names deleted but still cached.
-    pub fn in_flight(&self, key: &K) -> (Vec<String>, Vec<String>) {
-        let all = self.pending.lock().unwrap();
-        all.get(key)
-            .map(|p| (p.created.keys().cloned().collect(), p.deleted.keys().cloned().collect()))
-            .unwrap_or_default()
-    }
-
     pub fn forget(&self, key: &K) {
         self.pending.lock().unwrap().remove(key);
     }

@@ -13,7 +13,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStat
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::ResourceExt;
 
 use crate::expectations::Expectations;
@@ -34,6 +34,8 @@ pub struct Decision {
     pub create: usize,
     /// Which pods to delete, most deletable first.
     pub delete: Vec<String>,
+    /// Controlled pods the selector no longer matches: they are let go.
+    pub release: Vec<String>,
     /// The status to report, when it differs from the current one.
     pub status: Option<ReplicaSetStatus>,
     /// Look again after this long (a pod will have been ready for minReadySeconds).
@@ -47,8 +49,14 @@ pub fn decide(rs: &ReplicaSet, pods: &[Arc<Pod>], manage: bool, failure: Option<
     let spec = rs.spec.as_ref();
     let want = spec.and_then(|s| s.replicas).unwrap_or(1).max(0) as usize;
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
-    let active: Vec<&Arc<Pod>> = pods.iter().filter(|p| pod_state::is_active(p)).collect();
+    let selector = spec.map(|s| s.selector.clone()).unwrap_or_default();
+    let (matching, strays): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) =
+        pods.iter().partition(|p| crate::selector::matches(&selector, p.metadata.labels.as_ref()));
+    let active: Vec<&Arc<Pod>> = matching.into_iter().filter(|p| pod_state::is_active(p)).collect();
     let mut d = Decision::default();
+    if manage {
+        d.release = strays.iter().filter(|p| !pod_state::is_terminating(p)).map(|p| p.name_any()).collect();
+    }
     if manage {
         if active.len() < want {
             d.create = (want - active.len()).min(BURST_REPLICAS);
@@ -293,6 +301,17 @@ async fn sync(st: Arc<State>, key: Key) -> anyhow::Result<Option<Duration>> {
             batch *= 2;
         }
     }
+    for name in &d.release {
+        // Relabelled away from the set: drop our reference, keep the pod (upstream's release).
+        let Some(p) = pods.iter().find(|p| &p.name_any() == name) else { continue };
+        let refs: Vec<OwnerReference> = p.owner_references().iter().filter(|r| r.uid != uid).cloned().collect();
+        let patch = serde_json::json!({"metadata": {"ownerReferences": refs, "resourceVersion": p.resource_version()}});
+        match pod_api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => {}
+            Err(e) if api_error_is(&e, 404) || api_error_is(&e, 409) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     for name in &d.delete {
         let uid = pods.iter().find(|p| &p.name_any() == name).and_then(|p| p.uid());
         let dp = DeleteParams { preconditions: Some(Preconditions { uid, resource_version: None }), ..Default::default() };
@@ -361,7 +380,7 @@ mod tests {
                 replicas: Some(replicas),
                 selector: LabelSelector { match_labels: Some(labels_of(&[("app", "web")])), ..Default::default() },
                 template: Some(PodTemplateSpec {
-                    metadata: Some(ObjectMeta { labels: Some(labels_of(&[("app", "web")])), ..Default::default() }),
+                    metadata: Some(ObjectMeta { labels: Some(labels_of(&[("app", "web"), ("tier", "front")])), ..Default::default() }),
                     spec: Some(Default::default()),
                 }),
                 min_ready_seconds: None,
@@ -375,7 +394,7 @@ mod tests {
     }
 
     fn owned(name: &str) -> Pod {
-        pod(name, &[("app", "web")])
+        pod(name, &[("app", "web"), ("tier", "front")])
     }
 
     #[test]
@@ -433,7 +452,8 @@ mod tests {
         set.spec.as_mut().unwrap().min_ready_seconds = Some(30);
         let now = Timestamp::from_second(10).unwrap();
         let mut relabelled = ready(owned("c"), true);
-        relabelled.metadata.labels = Some(labels_of(&[("other", "x")]));
+        // Still selected (app=web) but lacking a template label: not fully labelled.
+        relabelled.metadata.labels = Some(labels_of(&[("app", "web")]));
         let pods = vec![Arc::new(ready(owned("a"), true)), Arc::new(ready(owned("b"), false)), Arc::new(relabelled)];
         let d = decide(&set, &pods, true, None, now);
         let s = d.status.unwrap();
@@ -455,10 +475,18 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_relabelled_out_of_the_selector_is_released_and_replaced() {
+        let pods = vec![Arc::new(owned("a")), Arc::new(pod("moved", &[("app", "debug")]))];
+        let d = decide(&rs(2), &pods, true, None, Timestamp::UNIX_EPOCH);
+        assert_eq!(d.release, vec!["moved".to_string()]);
+        assert_eq!(d.create, 1);
+    }
+
+    #[test]
     fn pods_from_the_template_are_owned_and_named_after_the_set() {
         let p = pod_from_template(&rs(1));
         assert_eq!(p.metadata.generate_name.as_deref(), Some("web-abc-"));
-        assert_eq!(p.metadata.labels, Some(labels_of(&[("app", "web")])));
+        assert_eq!(p.metadata.labels, Some(labels_of(&[("app", "web"), ("tier", "front")])));
         let owner = &p.metadata.owner_references.unwrap()[0];
         assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller), ("ReplicaSet", "rs-uid", Some(true)));
     }

@@ -24,6 +24,7 @@ pub fn apply_defaults(gk: &GroupKind, obj: &mut Value) {
         ("discovery.k8s.io", "EndpointSlice") => endpoints::default_endpoint_slice(obj),
         ("networking.k8s.io", "NetworkPolicy") => networking::default_network_policy(obj),
         ("networking.k8s.io", "Ingress") => networking::default_ingress(obj),
+        ("networking.k8s.io", "IngressClass") => networking::default_ingress_class(obj),
         ("", "Secret") => config::default_secret(obj),
         ("", "Namespace") => cluster::default_namespace(obj),
         ("", "Node") => cluster::default_node(obj),

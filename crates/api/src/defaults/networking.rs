@@ -36,7 +36,6 @@ pub fn default_ingress(_obj: &mut Value) {}
 
 /// IngressClass parameters default to cluster scope. Not reached yet: `defaults/mod.rs`
 /// does not dispatch IngressClass (reported to the lead).
-#[allow(dead_code)]
 pub fn default_ingress_class(obj: &mut Value) {
     if let Some(params) = obj.pointer_mut("/spec/parameters").and_then(Value::as_object_mut) {
         if params.get("scope").map(Value::is_null).unwrap_or(true) {

@@ -342,7 +342,7 @@ mod tests {
     fn endpoint_slice_holds_at_most_a_thousand_endpoints() {
         let eps: Vec<Value> = (0..1001).map(|i| json!({"addresses": [format!("10.0.{}.{}", i / 250, i % 250 + 1)]})).collect();
         let errs = slice_errors(json!({"addressType": "IPv4", "endpoints": eps}));
-        assert_eq!(errs, vec!["endpoints: Too many: must have at most 1000 items"]);
+        assert_eq!(errs, vec!["endpoints: Too many: 1001: must have at most 1000 items"]);
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub async fn create_object(api: &Api, ctx: &Ctx, mut obj: Value) -> Result<Optio
         crate::crd::establish(&mut obj);
     }
     validate(ctx, &obj, None)?;
+    if !ctx.content_type.starts_with("application/apply-patch") {
+        weft_api::patch::record_update(&gk, None, &mut obj, &ctx.field_manager(), &objects::now());
+    }
     let key = objects::key(&ctx.served, ctx.ns(), meta::name(&obj));
     if gk.is_core("Service") {
         let mut alloc = api.services.lock().await;
@@ -204,6 +207,9 @@ pub async fn store_update(api: &Api, ctx: &Ctx, cur: &Arc<Object>, mut new: Valu
     }
     weft_api::defaults::apply_defaults(&gk, &mut new);
     validate(ctx, &new, Some(&cur.value))?;
+    if sub.is_none() && !ctx.content_type.starts_with("application/apply-patch") {
+        weft_api::patch::record_update(&gk, Some(&cur.value), &mut new, &ctx.field_manager(), &objects::now());
+    }
     meta::metadata_mut(&mut new).insert("resourceVersion".into(), json!(cur.revision.to_string()));
     if new == cur.value {
         // A no-op write changes nothing, not even the resourceVersion.
