@@ -326,8 +326,20 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
         },
         all_services.clone(),
     );
-    // A node's zone label is copied onto its endpoints.
-    let nodes = route(ctx.nodes.clone(), queue.clone(), |_: &Change<Node>| Vec::new(), all_services.clone());
+    // A node's zone label is copied onto its endpoints: a zone change resyncs everything.
+    let resync = all_services.clone();
+    let nodes = route(
+        ctx.nodes.clone(),
+        queue.clone(),
+        move |ch: &Change<Node>| {
+            let zone = |n: &Node| n.labels().get(ZONE_LABEL).cloned();
+            match ch {
+                Change::Applied { old: Some(old), new } if zone(old) != zone(new) => resync(),
+                _ => Vec::new(),
+            }
+        },
+        all_services.clone(),
+    );
     let c = ctx.clone();
     let worker = queue.serve("endpointslice", move |key| sync(c.clone(), key));
     tokio::join!(pods, services, slices, nodes, worker);

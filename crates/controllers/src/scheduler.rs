@@ -142,6 +142,14 @@ pub fn select_node(pod: &Pod, nodes: &[Arc<Node>], pods_on: &dyn Fn(&str) -> usi
         .ok_or_else(|| "no feasible node".into())
 }
 
+/// Whether a node update can change where pods fit (heartbeats cannot).
+fn placement_changed(old: &Node, new: &Node) -> bool {
+    old.spec != new.spec
+        || old.metadata.labels != new.metadata.labels
+        || is_ready(old) != is_ready(new)
+        || old.status.as_ref().and_then(|s| s.allocatable.as_ref()) != new.status.as_ref().and_then(|s| s.allocatable.as_ref())
+}
+
 /// Pods per node, kept from pod events, plus bindings not yet seen (assumed).
 #[derive(Default)]
 struct Usage {
@@ -216,7 +224,19 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
         pending.clone(),
     );
     // A node that appears or changes may fit pods that fit nowhere before.
-    let nodes = route(ctx.nodes.clone(), queue.clone(), { let pending = pending.clone(); move |_: &Change<Node>| pending() }, pending.clone());
+    let nodes = route(
+        ctx.nodes.clone(),
+        queue.clone(),
+        {
+            let pending = pending.clone();
+            move |ch: &Change<Node>| match ch {
+                Change::Applied { old: Some(old), new } if !placement_changed(old, new) => vec![],
+                Change::Deleted(_) => vec![],
+                _ => pending(),
+            }
+        },
+        pending.clone(),
+    );
     let s = st.clone();
     let worker = queue.serve("scheduler", move |key| schedule_one(s.clone(), key));
     tokio::join!(pods, nodes, worker);
@@ -384,6 +404,17 @@ mod tests {
         full.status.as_mut().unwrap().allocatable = Some([("pods".to_string(), Quantity("2".into()))].into());
         let nodes = vec![Arc::new(full)];
         assert_eq!(select_node(&pod("p", &[]), &nodes, &|_| 2), Err("0/1 nodes are available: 1 Too many pods.".into()));
+    }
+
+    #[test]
+    fn only_node_changes_that_affect_placement_retry_pending_pods() {
+        let n = node("a", &[], true);
+        let mut heartbeat = (*n).clone();
+        heartbeat.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].message = Some("still fine".into());
+        assert!(!placement_changed(&n, &heartbeat));
+        assert!(placement_changed(&n, &node("a", &[], false)));
+        assert!(placement_changed(&n, &node("a", &[("disk", "ssd")], true)));
+        assert!(placement_changed(&n, &with_spec(n.clone(), |s| s.unschedulable = Some(true))));
     }
 
     #[test]

@@ -101,3 +101,68 @@ fn api_resources_and_explain() {
     let explain = c.ok(&["explain", "service.spec"]);
     assert!(explain.contains("clusterIP"), "{explain}");
 }
+
+#[test]
+fn unknown_fields_are_refused_by_strict_field_validation() {
+    let c = Cluster::start();
+    let bad = SERVICE.replace("  type: ClusterIP", "  tipe: ClusterIP");
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], &bad);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field \"spec.tipe\""), "{err}");
+}
+
+/// The Service manifests of ../shared/seeds, unchanged.
+#[test]
+fn seed_service_manifests_get_cluster_ips_and_node_ports() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "techcorp-ecommerce"]);
+    let seeds = "apiVersion: v1
+kind: Service
+metadata:
+  name: backend-service
+  namespace: techcorp-ecommerce
+spec:
+  selector:
+    app: backend
+  ports:
+  - protocol: TCP
+    port: 80
+    targetPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: frontend-service
+  namespace: techcorp-ecommerce
+spec:
+  type: LoadBalancer
+  selector:
+    app: frontend
+  ports:
+  - port: 80
+    targetPort: 3000
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: product-catalog-service
+  namespace: techcorp-ecommerce
+spec:
+  type: ClusterIP
+  selector:
+    app: product-catalog
+  ports:
+  - port: 8080
+    targetPort: 8080
+";
+    let out = c.apply(seeds);
+    assert_eq!(out.matches("created").count(), 3, "{out}");
+    for s in ["backend-service", "frontend-service", "product-catalog-service"] {
+        let ip = c.ok(&["get", "svc", s, "-n", "techcorp-ecommerce", "-o", "jsonpath={.spec.clusterIP}"]);
+        assert!(ip.starts_with("10.96."), "{s}: {ip}");
+    }
+    let np: u16 = c.ok(&["get", "svc", "frontend-service", "-n", "techcorp-ecommerce", "-o", "jsonpath={.spec.ports[0].nodePort}"]).parse().unwrap();
+    assert!((30000..=32767).contains(&np));
+    assert!(c.apply(seeds).matches("unchanged").count() == 3);
+}

@@ -88,6 +88,7 @@ pub async fn create(api: &Api, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>,
     }
     let obj = parse_body(&ctx.content_type, body)?;
     check_kind(ctx, &obj)?;
+    crate::openapi::field_validation(&ctx.served, ctx.query.get("fieldValidation").map(String::as_str), &obj)?;
     check_namespace(ctx, &obj)?;
     let stored = create_object(api, ctx, obj).await?;
     Ok(match stored {
@@ -167,6 +168,9 @@ pub async fn update(api: &Api, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>,
         return set_scale(api, ctx, replicas, new.pointer("/metadata/resourceVersion").and_then(Value::as_str)).await;
     }
     check_kind(ctx, &new)?;
+    if sub.is_none() {
+        crate::openapi::field_validation(&ctx.served, ctx.query.get("fieldValidation").map(String::as_str), &new)?;
+    }
     check_namespace(ctx, &new)?;
     if !meta::name(&new).is_empty() && meta::name(&new) != ctx.name() {
         return Err(ApiError::bad_request(format!("the name of the object ({}) does not match the name on the URL ({})", meta::name(&new), ctx.name())));
@@ -312,6 +316,9 @@ pub async fn patch(api: &Api, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, 
         } else {
             weft_api::patch::apply_patch(&gk, pt, &base, &patch)?
         };
+        if sub.is_none() {
+            crate::openapi::field_validation(&ctx.served, ctx.query.get("fieldValidation").map(String::as_str), &patched)?;
+        }
         let rv = meta::resource_version(&patched);
         if !rv.is_empty() && rv != cur.revision.to_string() {
             return Err(ApiError::conflict(ctx.group(), ctx.plural(), ctx.name(), "the object has been modified; please apply your changes to the latest version and try again"));

@@ -1,7 +1,7 @@
 //! OpenAPI documents for kubectl: `/openapi/v3` (an index of group-versions),
 //! `/openapi/v3/<group-version>` (`explain`, strategic merge patches for `apply`, and the
-//! check that the server takes `fieldValidation`), and `/openapi/v2` (which kubectl still
-//! downloads before validating; protobuf or JSON).
+//! check that the server takes `fieldValidation`), and `/openapi/v2` (kubectl's fallback
+//! for client-side validation and patch types; protobuf or JSON).
 //!
 //! Documents are generated from k8s-openapi's schemas on first request and cached with
 //! their hash as ETag; a group-version with custom resources is regenerated when the

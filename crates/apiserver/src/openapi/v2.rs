@@ -1,7 +1,8 @@
-//! The Swagger 2.0 document (`/openapi/v2`). kubectl 1.33 still downloads it before every
-//! `apply`/`create`/`replace` that validates (its client-side schema validator is built
-//! from it even when the server does the validating), and falls back to it when OpenAPI v3
-//! cannot compute a strategic merge patch. It holds every definition: built-ins and the
+//! The Swagger 2.0 document (`/openapi/v2`). kubectl 1.33 downloads it when it validates
+//! on the client side (a `kind: List` manifest, which its v3 field-validation check
+//! never vouches for), when OpenAPI v3 offers no strategic merge patch for a kind (custom
+//! resources: it then asks v2 for the patch type), and for
+//! `explain --output=plaintext-openapiv2`. It holds every definition, built-ins and
 //! custom resources, converted from the v3 components.
 
 use super::schemas::REF_PREFIX;
