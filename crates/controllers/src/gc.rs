@@ -279,7 +279,7 @@ async fn owner_state(gc: &Collector, dependent: &Item, owner: &OwnerReference) -
     let api: Api<DynamicObject> =
         if namespaced { Api::namespaced_with(gc.ctx.client.clone(), &dependent.namespace, &ar) } else { Api::all_with(gc.ctx.client.clone(), &ar) };
     Ok(match api.get_opt(&owner.name).await? {
-        Some(o) if o.uid().as_deref() == Some(owner.uid.as_str()) => state_of(o.metadata.deletion_timestamp.is_some(), &o.finalizers()),
+        Some(o) if o.uid().as_deref() == Some(owner.uid.as_str()) => state_of(o.metadata.deletion_timestamp.is_some(), o.finalizers()),
         _ => OwnerState::Dangling,
     })
 }
@@ -396,6 +396,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn dependent_verdict_cases() {
         use OwnerState::*;
         let none: Vec<String> = vec![];
@@ -474,7 +475,7 @@ mod tests {
         // The child goes: its waiting owner is looked at again.
         let w = g.observe(&Change::Deleted(rs("child", vec![owner("parent", true)], &[], false)));
         assert_eq!(w, vec![Work::Owner("parent".into())]);
-        assert!(g.dependents.get("parent").is_none());
+        assert!(!g.dependents.contains_key("parent"));
         // The parent goes: nothing depends on it any more.
         assert!(g.observe(&Change::Deleted(rs("parent", vec![], &[], false))).is_empty());
     }

@@ -98,15 +98,13 @@ pub async fn run(client: Client, config: ControllersConfig) -> anyhow::Result<()
     tasks.spawn(gc::run(ctx.clone()));
     tasks.spawn(nodeipam::run(ctx.clone(), config));
     tasks.spawn(serviceaccount::run(ctx.clone()));
+    // Nothing ends by itself; the first task to end (an error) ends the rest.
     // Dropping `tasks` (with this future) aborts every controller and informer.
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Ok(())) => anyhow::bail!("a controller stopped"),
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(e.into()),
-        }
+    match tasks.join_next().await {
+        Some(Ok(Ok(()))) | None => anyhow::bail!("a controller stopped"),
+        Some(Ok(Err(e))) => Err(e),
+        Some(Err(e)) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// Whether a kube-rs error is the API's answer with this HTTP status.

@@ -14,11 +14,16 @@ use kube::{Client, Resource, ResourceExt};
 pub const NORMAL: &str = "Normal";
 pub const WARNING: &str = "Warning";
 
+/// (object uid, type, reason, message): repeats of one event share an object.
+type Aggregation = (String, String, String, String);
+/// (namespace, event name, count) of the Event written for an aggregation key.
+type Recorded = (String, String, i32);
+
 #[derive(Clone)]
 pub struct Recorder {
     client: Client,
     component: &'static str,
-    seen: Arc<Mutex<HashMap<(String, String, String, String), (String, String, i32)>>>,
+    seen: Arc<Mutex<HashMap<Aggregation, Recorded>>>,
 }
 
 /// A reference to `obj` for `involvedObject`, `targetRef` and the like.

@@ -55,6 +55,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn selector_cases() {
         let web = labels(&[("app", "web"), ("tier", "front")]);
         let cases: Vec<(&str, LabelSelector, Option<&BTreeMap<String, String>>, bool)> = vec![

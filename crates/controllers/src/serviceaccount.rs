@@ -80,8 +80,8 @@ mod tests {
     #[test]
     fn only_active_namespaces_without_one_get_a_default_service_account() {
         let active = Namespace::default();
-        let mut terminating = Namespace::default();
-        terminating.status = Some(NamespaceStatus { phase: Some("Terminating".into()), ..Default::default() });
+        let terminating =
+            Namespace { status: Some(NamespaceStatus { phase: Some("Terminating".into()), ..Default::default() }), ..Default::default() };
         assert!(needs_default(Some(&active), false));
         assert!(!needs_default(Some(&active), true));
         assert!(!needs_default(Some(&terminating), false));
