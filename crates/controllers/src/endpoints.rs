@@ -13,7 +13,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::ResourceExt;
 
 use crate::endpointslice::HEADLESS_LABEL;
-use crate::informer::{route, Change, Key};
+use crate::informer::{route, Key};
 use crate::queue::Queue;
 use crate::service_ports;
 use crate::{api_error_is, Ctx};
@@ -148,21 +148,6 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>], current: Option<&Endpoints>) ->
     Some(ep)
 }
 
-fn services_of_pods(ctx: &Ctx, change: &Change<Pod>) -> Vec<Key> {
-    let mut keys = Vec::new();
-    for pod in change.objects() {
-        let ns = pod.namespace().unwrap_or_default();
-        for svc in ctx.services.in_namespace(&ns) {
-            if let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) {
-                if crate::selector::matches_map(sel, pod.metadata.labels.as_ref()) {
-                    keys.push(Key::of(&*svc));
-                }
-            }
-        }
-    }
-    keys
-}
-
 pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
     tokio::join!(ctx.pods.synced(), ctx.services.synced(), ctx.endpoints.synced());
     let queue: Queue<Key> = Queue::new();
@@ -178,7 +163,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
         queue.add(Key::of(&*e));
     }
     let c = ctx.clone();
-    let pods = route(ctx.pods.clone(), queue.clone(), move |ch| services_of_pods(&c, ch), all_services.clone());
+    let pods = route(ctx.pods.clone(), queue.clone(), move |ch| crate::selector::services_of_pods(&c, ch), all_services.clone());
     let services = route(ctx.services.clone(), queue.clone(), |ch| ch.objects().iter().map(|s| Key::of(&***s)).collect(), all_services.clone());
     let endpoints = route(ctx.endpoints.clone(), queue.clone(), |ch| ch.objects().iter().map(|e| Key::of(&***e)).collect(), all_services.clone());
     let c = ctx.clone();

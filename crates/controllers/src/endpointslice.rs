@@ -281,21 +281,6 @@ pub fn plan(
 
 /// Services whose slices may change when this pod changes: those in its
 /// namespace whose selector matches the pod before or after.
-fn services_of_pods(ctx: &Ctx, change: &Change<Pod>) -> Vec<Key> {
-    let mut keys = Vec::new();
-    for pod in change.objects() {
-        let ns = pod.namespace().unwrap_or_default();
-        for svc in ctx.services.in_namespace(&ns) {
-            if let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) {
-                if crate::selector::matches_map(sel, pod.metadata.labels.as_ref()) {
-                    keys.push(Key::of(&*svc));
-                }
-            }
-        }
-    }
-    keys
-}
-
 pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
     tokio::join!(ctx.pods.synced(), ctx.services.synced(), ctx.endpoint_slices.synced(), ctx.nodes.synced());
     let queue: Queue<Key> = Queue::new();
@@ -313,7 +298,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> anyhow::Result<()> {
         }
     }
     let c = ctx.clone();
-    let pods = route(ctx.pods.clone(), queue.clone(), move |ch| services_of_pods(&c, ch), all_services.clone());
+    let pods = route(ctx.pods.clone(), queue.clone(), move |ch| crate::selector::services_of_pods(&c, ch), all_services.clone());
     let services = route(ctx.services.clone(), queue.clone(), |ch| ch.objects().iter().map(|s| Key::of(&***s)).collect(), all_services.clone());
     let slices = route(
         ctx.endpoint_slices.clone(),

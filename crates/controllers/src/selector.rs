@@ -85,3 +85,21 @@ mod tests {
         }
     }
 }
+
+use kube::ResourceExt;
+
+/// The Services whose selectors match the pods in `change` (before or after it).
+pub(crate) fn services_of_pods(ctx: &crate::Ctx, change: &crate::informer::Change<k8s_openapi::api::core::v1::Pod>) -> Vec<crate::informer::Key> {
+    let mut keys = Vec::new();
+    for pod in change.objects() {
+        let ns = pod.namespace().unwrap_or_default();
+        for svc in ctx.services.in_namespace(&ns) {
+            if let Some(sel) = svc.spec.as_ref().and_then(|s| s.selector.as_ref()) {
+                if crate::selector::matches_map(sel, pod.metadata.labels.as_ref()) {
+                    keys.push(crate::informer::Key::of(&*svc));
+                }
+            }
+        }
+    }
+    keys
+}
