@@ -55,8 +55,8 @@ pub async fn run(api: &Api, advertise: IpAddr, port: u16) -> anyhow::Result<()> 
         api.store.create(svc_key, svc).await?;
     } else if let Some(cur) = api.store.get(svc_key) {
         // The API's port may change between runs; the service follows it.
-        if cur.value.pointer("/spec/ports/0/targetPort") != Some(&json!(port)) {
-            let mut v = cur.value.clone();
+        if cur.value().pointer("/spec/ports/0/targetPort") != Some(&json!(port)) {
+            let mut v = cur.value();
             v["spec"]["ports"][0]["targetPort"] = json!(port);
             api.store.update(svc_key, v, Some(cur.revision)).await?;
         }
@@ -90,8 +90,8 @@ async fn upsert(api: &Api, key: &str, mut obj: Value, fields: &[&str]) -> anyhow
             api.store.create(key, obj).await?;
         }
         Some(cur) => {
-            if fields.iter().any(|f| cur.value.get(*f) != obj.get(*f)) {
-                let mut v = cur.value.clone();
+            if fields.iter().any(|f| cur.value().get(*f) != obj.get(*f)) {
+                let mut v = cur.value();
                 for f in fields {
                     v[*f] = obj[*f].take();
                 }

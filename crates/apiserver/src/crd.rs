@@ -28,7 +28,7 @@ impl Api {
     /// Rebuilds the custom resources served from the stored CRDs.
     pub fn refresh_crds(&self) {
         let (crds, _) = self.store.list("/apiextensions.k8s.io/customresourcedefinitions/");
-        let values: Vec<Value> = crds.iter().filter(|c| c.value.pointer("/metadata/deletionTimestamp").is_none()).map(|c| c.value.clone()).collect();
+        let values: Vec<Value> = crds.iter().filter(|c| c.value().pointer("/metadata/deletionTimestamp").is_none()).map(|c| c.value()).collect();
         self.registry.set_crds(&values);
     }
 }

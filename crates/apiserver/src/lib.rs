@@ -91,7 +91,7 @@ pub async fn start(cfg: Config) -> Result<ApiServer> {
     let addr = listener.local_addr()?;
     let mut allocator = alloc::ServiceAllocator::new(cfg.service_cidrs.clone(), cfg.node_port_range);
     for s in store.list("/core/services/").0 {
-        allocator.observe(&s.value);
+        allocator.observe(&s.value());
     }
     let api = Arc::new(api::Api {
         store,

@@ -64,6 +64,7 @@ pub fn prepare_create(s: &Served, obj: &mut Value, ns: Option<&str>) {
     } else {
         m.remove("namespace");
     }
+    drop_empty_lists(m);
     m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     m.insert("creationTimestamp".into(), json!(now()));
     m.remove("resourceVersion");
@@ -133,6 +134,22 @@ pub fn qos_class(spec: Option<&Value>) -> &'static str {
     }
 }
 
+/// Metadata lists and maps that are empty are absent, as kube-apiserver serializes them
+/// (`omitempty`): a finalizer or owner list emptied by a patch reads as gone.
+fn drop_empty_lists(m: &mut serde_json::Map<String, Value>) {
+    for field in ["ownerReferences", "finalizers", "labels", "annotations", "managedFields"] {
+        let empty = match m.get(field) {
+            Some(Value::Null) => true,
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            _ => false,
+        };
+        if empty {
+            m.remove(field);
+        }
+    }
+}
+
 /// Update of the main resource or of a subresource: carries over what clients may not
 /// change, bumps generation when the spec changed.
 pub fn prepare_update(s: &Served, new: &mut Value, old: &Value, subresource: Option<&str>) {
@@ -151,6 +168,7 @@ pub fn prepare_update(s: &Served, new: &mut Value, old: &Value, subresource: Opt
         *new = merged;
         return;
     }
+    drop_empty_lists(meta::metadata_mut(new));
     if s.info.has_status && subresource.is_none() {
         match old.get("status") {
             Some(st) => new["status"] = st.clone(),

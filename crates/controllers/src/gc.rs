@@ -320,7 +320,7 @@ async fn process_dependent(gc: &Collector, uid: &str) -> anyhow::Result<Option<D
                     o
                 })
                 .collect();
-            let patch = serde_json::json!({"metadata": {"ownerReferences": refs, "resourceVersion": item.resource_version}});
+            let patch = serde_json::json!({"metadata": {"ownerReferences": refs_or_null(&refs), "resourceVersion": item.resource_version}});
             match api.patch(&item.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(_) => Ok(None),
                 Err(e) if api_error_is(&e, 404) => Ok(None),
@@ -368,7 +368,7 @@ async fn process_owner(gc: &Collector, uid: &str) -> anyhow::Result<Option<Durat
             for d in deps {
                 let Some(dep) = gc.graph.lock().unwrap().items.get(&d).cloned() else { continue };
                 let refs: Vec<&OwnerReference> = dep.owners.iter().filter(|o| o.uid != uid).collect();
-                let patch = serde_json::json!({"metadata": {"ownerReferences": refs, "resourceVersion": dep.resource_version}});
+                let patch = serde_json::json!({"metadata": {"ownerReferences": refs_or_null(&refs), "resourceVersion": dep.resource_version}});
                 match dynamic_api(gc, &dep).patch(&dep.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                     Ok(_) => {}
                     Err(e) if api_error_is(&e, 404) => {}
@@ -478,5 +478,15 @@ mod tests {
         assert!(!g.dependents.contains_key("parent"));
         // The parent goes: nothing depends on it any more.
         assert!(g.observe(&Change::Deleted(rs("parent", vec![], &[], false))).is_empty());
+    }
+}
+
+/// The merge-patch value for a new owner list: null removes the field once no owner is
+/// left, as upstream's object then has none (not an empty list).
+fn refs_or_null<T: serde::Serialize>(refs: &[T]) -> serde_json::Value {
+    if refs.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(refs)
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -78,7 +78,12 @@ where
         let (synced_tx, synced) = watch::channel(false);
         let informer = Informer { store, by_namespace: Default::default(), changes, synced };
         let feeder = informer.clone();
-        let stream = watcher::watcher(api, config).default_backoff();
+        // Controllers never read managedFields; dropping them halves what the cache holds.
+        let stream = watcher::watcher(api, config).default_backoff().map_ok(|ev| {
+            ev.modify(|obj| {
+                obj.meta_mut().managed_fields = None;
+            })
+        });
         (informer, feeder.feed(stream, writer, synced_tx))
     }
 
@@ -103,7 +108,9 @@ where
                     let old = self.store.get(&ObjectRef::from_obj(obj));
                     writer.apply_watcher_event(&event);
                     self.index(obj, true);
-                    let _ = self.changes.send(Change::Applied { old, new: Arc::new(obj.clone()) });
+                    // Share the cached Arc rather than a second copy per buffered change.
+                    let new = self.store.get(&ObjectRef::from_obj(obj)).unwrap_or_else(|| Arc::new(obj.clone()));
+                    let _ = self.changes.send(Change::Applied { old, new });
                 }
                 Event::Delete(obj) => {
                     writer.apply_watcher_event(&event);
@@ -146,7 +153,8 @@ where
                             o.meta().resource_version.is_some() && o.meta().resource_version == obj.meta().resource_version
                         });
                         if !unchanged {
-                            let _ = self.changes.send(Change::Applied { old, new: Arc::new(obj) });
+                            let new = self.store.get(&ObjectRef::from_obj(&obj)).unwrap_or_else(|| Arc::new(obj));
+                            let _ = self.changes.send(Change::Applied { old, new });
                         }
                     }
                     synced_tx.send_replace(true);

@@ -34,9 +34,14 @@ pub struct Change<'a> {
     pub raw: &'a [u8],
 }
 
+/// redb's page cache: enough for the tree's inner pages and the recent log.
+const CACHE_BYTES: usize = 32 << 20;
+
 impl Db {
     pub fn open(path: &Path) -> Result<(Db, Loaded), StoreError> {
-        let db = Database::create(path)?;
+        // The store keeps every object in memory already; redb's page cache only needs
+        // the hot B-tree pages (its 1 GiB default would be resident memory for nothing).
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         {
             // Make sure every table exists, so that reads never meet a missing one.
             let w = db.begin_write()?;

@@ -2,13 +2,16 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// One stored object: its parsed form for the API's logic and its serialized form
-/// (with `metadata.resourceVersion` set) for responses, so that a list is a copy.
+/// One stored object in its serialized form (with `metadata.resourceVersion` set), so
+/// that a list is a copy. The parsed form is made on demand: a `serde_json::Value` of a
+/// pod costs ten times its JSON in memory, and most reads never need it.
 #[derive(Debug)]
 pub struct Object {
     pub key: String,
     pub revision: u64,
-    pub value: Value,
+    /// The `apiVersion` it is stored at, so that a read can tell without parsing
+    /// whether the stored bytes can be served as they are.
+    pub api_version: String,
     pub raw: Bytes,
 }
 
@@ -19,14 +22,31 @@ impl Object {
             meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
         }
         let raw = Bytes::from(serde_json::to_vec(&value).expect("JSON values serialize"));
-        Object { key, revision, value, raw }
+        let api_version = value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+        Object { key, revision, api_version, raw }
+    }
+
+    /// The parsed object.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.raw).expect("stored objects are JSON")
     }
 
     /// Rebuilds an object read back from the database.
     pub fn from_raw(key: String, raw: &[u8]) -> Option<Object> {
-        let value: Value = serde_json::from_slice(raw).ok()?;
-        let revision = value.pointer("/metadata/resourceVersion").and_then(Value::as_str)?.parse().ok()?;
-        Some(Object { key, revision, value, raw: Bytes::copy_from_slice(raw) })
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(rename = "apiVersion", default)]
+            api_version: String,
+            metadata: HeadMeta,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct HeadMeta {
+            resource_version: String,
+        }
+        let head: Head = serde_json::from_slice(raw).ok()?;
+        let revision = head.metadata.resource_version.parse().ok()?;
+        Some(Object { key, revision, api_version: head.api_version, raw: Bytes::copy_from_slice(raw) })
     }
 }
 

@@ -15,12 +15,16 @@ pub struct State {
 
 impl State {
     pub fn from_loaded(loaded: Loaded, _retain: usize) -> State {
-        let objects = loaded.objects.into_iter().map(|o| (o.key.clone(), Arc::new(o))).collect();
+        let objects: BTreeMap<String, Arc<Object>> = loaded.objects.into_iter().map(|o| (o.key.clone(), Arc::new(o))).collect();
         // Rebuild `prev` for logged events where the log itself holds the earlier state.
         let mut last: HashMap<String, Arc<Object>> = HashMap::new();
         let mut log = VecDeque::with_capacity(loaded.log.len());
         for (revision, kind, obj) in loaded.log {
-            let obj = Arc::new(obj);
+            // The newest logged state of a live object is the object itself: share it.
+            let obj = match objects.get(&obj.key) {
+                Some(cur) if cur.revision == obj.revision => cur.clone(),
+                _ => Arc::new(obj),
+            };
             let prev = last.get(&obj.key).cloned();
             if kind == EventType::Deleted {
                 last.remove(&obj.key);

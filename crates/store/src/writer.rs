@@ -147,7 +147,7 @@ fn stage(ops: &[Op], st: &State, overlay: &mut HashMap<String, Option<Arc<Object
             Op::Delete { expect_revision, .. } => {
                 let cur = current.ok_or_else(|| StoreError::NotFound(key.to_string()))?;
                 check(key, &cur, *expect_revision)?;
-                Event { revision: rev, kind: EventType::Deleted, object: Arc::new(Object::new(key.to_string(), rev, cur.value.clone())), prev: Some(cur) }
+                Event { revision: rev, kind: EventType::Deleted, object: Arc::new(Object::new(key.to_string(), rev, cur.value())), prev: Some(cur) }
             }
         };
         let ev = Arc::new(ev);

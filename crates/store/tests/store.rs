@@ -12,7 +12,7 @@ async fn writes_get_increasing_revisions_and_preconditions_hold() {
     let a = s.create("/pods/default/a", pod("a")).await.unwrap();
     let b = s.create("/pods/default/b", pod("b")).await.unwrap();
     assert!(b.revision > a.revision);
-    assert_eq!(a.value["metadata"]["resourceVersion"], a.revision.to_string());
+    assert_eq!(a.value()["metadata"]["resourceVersion"], a.revision.to_string());
     assert_eq!(s.create("/pods/default/a", pod("a")).await.unwrap_err(), StoreError::AlreadyExists("/pods/default/a".into()));
     let err = s.update("/pods/default/a", pod("a"), Some(a.revision + 100)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }));

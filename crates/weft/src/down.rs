@@ -6,8 +6,16 @@ use nix::unistd::Pid;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Whether `pid` is a live process. A zombie (exited, not yet reaped by its parent,
+/// as when a test harness started weft) counts as gone.
 pub fn alive(pid: i32) -> bool {
-    kill(Pid::from_raw(pid), None).is_ok()
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the parenthesised command name: "pid (comm) S ...".
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z") | Some("X") | None)
 }
 
 pub fn run(state_dir: &Path, purge: bool) -> Result<()> {

@@ -60,16 +60,17 @@ async fn delete_one(api: &Api, ctx: &Ctx, name: &str, opts: &Options) -> Result<
     let key = objects::key(&ctx.served, ctx.ns(), name);
     for _ in 0..8 {
         let cur = api.store.get(&key).ok_or_else(|| ApiError::not_found(ctx.group(), ctx.plural(), name))?;
-        if opts.uid.as_ref().is_some_and(|u| u != meta::uid(&cur.value)) {
-            return Err(ApiError::conflict(ctx.group(), ctx.plural(), name, &format!("Precondition failed: UID in precondition: {}, UID in object meta: {}", opts.uid.as_ref().unwrap(), meta::uid(&cur.value))));
+        let cur_v = cur.value();
+        if opts.uid.as_ref().is_some_and(|u| u != meta::uid(&cur_v)) {
+            return Err(ApiError::conflict(ctx.group(), ctx.plural(), name, &format!("Precondition failed: UID in precondition: {}, UID in object meta: {}", opts.uid.as_ref().unwrap(), meta::uid(&cur_v))));
         }
         if opts.rv.as_ref().is_some_and(|r| *r != cur.revision.to_string()) {
             return Err(ApiError::conflict(ctx.group(), ctx.plural(), name, &format!("Precondition failed: ResourceVersion in precondition: {}, ResourceVersion in object meta: {}", opts.rv.as_ref().unwrap(), cur.revision)));
         }
-        let mut obj = cur.value.clone();
+        let mut obj = cur_v.clone();
         let grace = grace_period(&gk, &obj, opts.grace);
         let m = meta::metadata_mut(&mut obj);
-        let mut fins: Vec<String> = meta::finalizers(&cur.value);
+        let mut fins: Vec<String> = meta::finalizers(&cur_v);
         let already = m.contains_key("deletionTimestamp");
         if !already {
             match opts.propagation.as_deref() {
@@ -98,18 +99,19 @@ async fn delete_one(api: &Api, ctx: &Ctx, name: &str, opts: &Options) -> Result<
         }
         if ready_to_go(&obj) {
             if ctx.dry_run() {
-                return Ok((200, success(ctx, name, &cur.value)));
+                return Ok((200, success(ctx, name, &cur_v)));
             }
             match api.store.delete(&key, Some(cur.revision)).await {
                 Ok(o) => {
-                    after_delete(api, &gk, &o.value).await;
-                    return Ok((200, success(ctx, name, &o.value)));
+                    let gone = o.value();
+                    after_delete(api, &gk, &gone).await;
+                    return Ok((200, success(ctx, name, &gone)));
                 }
                 Err(weft_store::StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(store_err(ctx, name, e)),
             }
         }
-        if obj == cur.value {
+        if obj == cur_v {
             return Ok((202, present(ctx, &cur)));
         }
         if ctx.dry_run() {
@@ -125,7 +127,7 @@ async fn delete_one(api: &Api, ctx: &Ctx, name: &str, opts: &Options) -> Result<
 }
 
 fn present(ctx: &Ctx, o: &weft_store::Object) -> Value {
-    crate::handlers::read::present(ctx, o).unwrap_or_else(|| o.value.clone())
+    crate::handlers::read::present(ctx, o).unwrap_or_else(|| o.value())
 }
 
 /// Pods bound to a node that are still running get their grace period; everything
@@ -167,8 +169,8 @@ pub async fn delete_collection(api: &Api, ctx: &Ctx, body: &[u8]) -> Result<Resp
     let opts = options(ctx, body)?;
     let filter = Filter::from_query(ctx)?;
     let (items, _) = api.store.list(&objects::prefix(&ctx.served, ctx.ns()));
-    for o in items.iter().filter(|o| filter.matches(&o.value)) {
-        let name = meta::name(&o.value).to_string();
+    for o in items.iter().filter(|o| filter.selects(o)) {
+        let name = meta::name(&o.value()).to_string();
         // Per-object namespace for cluster-wide deletecollection of namespaced kinds.
         match delete_one(api, ctx, &name, &opts).await {
             Ok(_) => {}

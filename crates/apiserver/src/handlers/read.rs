@@ -15,11 +15,11 @@ use weft_store::Object;
 pub fn get(api: &Api, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let obj = fetch(api, ctx)?;
     if ctx.req.subresource.as_deref() == Some("scale") {
-        return Ok(json_response(200, &crate::handlers::write::scale_of(ctx, &obj.value)));
+        return Ok(json_response(200, &crate::handlers::write::scale_of(ctx, &obj.value())));
     }
     Ok(match ctx.want {
-        Want::Table => json_response(200, &table::table(ctx, &[obj.value.clone()], &meta::resource_version(&obj.value).to_string(), None)),
-        Want::Metadata => json_response(200, &table::partial_metadata(&obj.value)),
+        Want::Table => json_response(200, &table::table(ctx, &[obj.value()], &meta::resource_version(&obj.value()).to_string(), None)),
+        Want::Metadata => json_response(200, &table::partial_metadata(&obj.value())),
         Want::Object => present_one(ctx, &obj),
     })
 }
@@ -33,8 +33,8 @@ pub fn fetch(api: &Api, ctx: &Ctx) -> Result<Arc<Object>, ApiError> {
 /// several versions; conversion strategy None only rewrites apiVersion).
 pub fn present(ctx: &Ctx, obj: &Object) -> Option<Value> {
     let av = ctx.served.info.api_version();
-    if obj.value["apiVersion"] != json!(av) {
-        let mut v = obj.value.clone();
+    if obj.api_version != av {
+        let mut v = obj.value();
         v["apiVersion"] = json!(av);
         Some(v)
     } else {
@@ -61,6 +61,10 @@ impl Filter {
         let fields = FieldSelector::parse(ctx.query.get("fieldSelector").map(String::as_str).unwrap_or("")).map_err(ApiError::bad_request)?;
         fields::check(&ctx.served.info.group_kind(), &fields).map_err(ApiError::bad_request)?;
         Ok(Filter { labels, fields })
+    }
+    /// Whether a stored object is selected; parses it only when a selector is set.
+    pub fn selects(&self, o: &weft_store::Object) -> bool {
+        (self.labels.is_empty() && self.fields.is_empty()) || self.matches(&o.value())
     }
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches(meta::labels(obj)) && (self.fields.is_empty() || fields::matches(&self.fields, obj))
@@ -98,8 +102,7 @@ pub fn list(api: &Api, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         if start_after.as_ref().is_some_and(|s| o.key.as_str() <= s.as_str()) {
             continue;
         }
-        // A fast path: namespace and name selection need no parsing of labels.
-        if !filter.matches(&o.value) {
+        if !filter.selects(o) {
             continue;
         }
         if items.len() >= limit {
@@ -115,7 +118,7 @@ pub fn list(api: &Api, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let rv = list_rev.to_string();
     match ctx.want {
         Want::Table => {
-            let values: Vec<Value> = items.iter().map(|o| present(ctx, o).unwrap_or_else(|| o.value.clone())).collect();
+            let values: Vec<Value> = items.iter().map(|o| present(ctx, o).unwrap_or_else(|| o.value())).collect();
             let mut t = table::table(ctx, &values, &rv, cont.as_deref());
             if remaining > 0 {
                 t["metadata"]["remainingItemCount"] = json!(remaining);
@@ -123,7 +126,7 @@ pub fn list(api: &Api, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             Ok(json_response(200, &t))
         }
         Want::Metadata => {
-            let values: Vec<Value> = items.iter().map(|o| table::partial_metadata(&o.value)).collect();
+            let values: Vec<Value> = items.iter().map(|o| table::partial_metadata(&o.value())).collect();
             let mut m = json!({"resourceVersion": rv});
             if let Some(c) = &cont {
                 m["continue"] = json!(c);

@@ -56,7 +56,7 @@ fn check_namespace_open(api: &Api, ctx: &Ctx) -> Result<(), ApiError> {
     let Some(ns) = ctx.ns() else { return Ok(()) };
     match api.store.get(&format!("/core/namespaces/{ns}")) {
         None => Err(ApiError::not_found("", "namespaces", ns)),
-        Some(o) if meta::deletion_timestamp(&o.value).is_some() => Err(ApiError::forbidden(format!(
+        Some(o) if meta::deletion_timestamp(&o.value()).is_some() => Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             ctx.plural(),
             ctx.name()
@@ -201,45 +201,46 @@ fn allow_create_on_update(ctx: &Ctx) -> bool {
 /// Admission and storage of a changed object, conditional on `cur`'s revision.
 pub async fn store_update(api: &Api, ctx: &Ctx, cur: &Arc<Object>, mut new: Value, sub: Option<&str>) -> Result<Arc<Object>, ApiError> {
     let gk = ctx.served.info.group_kind();
+    let cur_v = cur.value();
     if sub == Some("finalize") {
         // Only spec.finalizers comes from the request.
         let fins = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
-        new = cur.value.clone();
+        new = cur_v.clone();
         new["spec"]["finalizers"] = fins;
     } else {
-        objects::prepare_update(&ctx.served, &mut new, &cur.value, sub);
+        objects::prepare_update(&ctx.served, &mut new, &cur_v, sub);
     }
     weft_api::defaults::apply_defaults(&gk, &mut new);
-    validate(ctx, &new, Some(&cur.value))?;
+    validate(ctx, &new, Some(&cur_v))?;
     if sub.is_none() && !ctx.content_type.starts_with("application/apply-patch") {
-        weft_api::patch::record_update(&gk, Some(&cur.value), &mut new, &ctx.field_manager(), &objects::now());
+        weft_api::patch::record_update(&gk, Some(&cur_v), &mut new, &ctx.field_manager(), &objects::now());
     }
     meta::metadata_mut(&mut new).insert("resourceVersion".into(), json!(cur.revision.to_string()));
-    if new == cur.value {
+    if new == cur_v {
         // A no-op write changes nothing, not even the resourceVersion.
         return Ok(cur.clone());
     }
     let key = cur.key.clone();
-    let name = meta::name(&cur.value).to_string();
+    let name = meta::name(&cur_v).to_string();
     if ready_to_go(&new) {
         if ctx.dry_run() {
             return Ok(cur.clone());
         }
         let o = api.store.delete(&key, Some(cur.revision)).await.map_err(|e| store_err(ctx, &name, e))?;
-        crate::handlers::delete::after_delete(api, &gk, &o.value).await;
+        crate::handlers::delete::after_delete(api, &gk, &o.value()).await;
         return Ok(o);
     }
     if gk.is_core("Service") {
         let mut alloc = api.services.lock().await;
-        let taken = alloc.allocate(&mut new, Some(&cur.value)).map_err(|errs| invalid(ctx, &new, &errs))?;
-        validate(ctx, &new, Some(&cur.value))?;
+        let taken = alloc.allocate(&mut new, Some(&cur_v)).map_err(|errs| invalid(ctx, &new, &errs))?;
+        validate(ctx, &new, Some(&cur_v))?;
         if ctx.dry_run() {
             alloc.give_back(&taken);
             return Ok(Arc::new(Object::new(key, cur.revision, new)));
         }
         return match api.store.update(&key, new, Some(cur.revision)).await {
             Ok(o) => {
-                alloc.settle_update(&cur.value, &o.value);
+                alloc.settle_update(&cur_v, &o.value());
                 Ok(o)
             }
             Err(e) => {
@@ -301,13 +302,13 @@ pub async fn patch(api: &Api, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, 
             Err(e) => return Err(e),
         };
         if sub.as_deref() == Some("scale") {
-            let scale = scale_of(ctx, &cur.value);
+            let scale = scale_of(ctx, &cur.value());
             let patched = weft_api::patch::apply_patch(&gk, if pt == PatchType::StrategicMerge { PatchType::Merge } else { pt }, &scale, &patch)?;
             let replicas = patched.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
             return set_scale(api, ctx, replicas, None).await;
         }
         let base = match sub.as_deref() {
-            Some("status") | None => cur.value.clone(),
+            Some("status") | None => cur.value(),
             Some(s) => return Err(ApiError::method_not_allowed(format!("patch is not supported on {}/{s}", ctx.plural()))),
         };
         let patched = if pt == PatchType::Apply {
@@ -360,10 +361,10 @@ async fn set_scale(api: &Api, ctx: &Ctx, replicas: i64, rv: Option<&str>) -> Res
         if rv.is_some_and(|rv| !rv.is_empty() && rv != cur.revision.to_string()) {
             return Err(ApiError::conflict(ctx.group(), ctx.plural(), ctx.name(), "the object has been modified; please apply your changes to the latest version and try again"));
         }
-        let mut new = cur.value.clone();
+        let mut new = cur.value();
         new["spec"]["replicas"] = json!(replicas);
         match store_update(api, ctx, &cur, new, None).await {
-            Ok(o) => return Ok(json_response(200, &scale_of(ctx, &o.value))),
+            Ok(o) => return Ok(json_response(200, &scale_of(ctx, &o.value()))),
             Err(e) if e.code == 409 && e.reason == "Conflict" && rv.is_none() => continue,
             Err(e) => return Err(e),
         }
@@ -383,13 +384,13 @@ async fn bind(api: &Api, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiEr
     }
     for _ in 0..8 {
         let cur = fetch(api, ctx)?;
-        if meta::deletion_timestamp(&cur.value).is_some() {
+        if meta::deletion_timestamp(&cur.value()).is_some() {
             return Err(ApiError::conflict("", "pods", ctx.name(), "pod is being deleted, cannot be assigned to a host"));
         }
-        if let Some(n) = cur.value.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        if let Some(n) = cur.value().pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
             return Err(ApiError::conflict("", "pods", ctx.name(), &format!("pod {} is already assigned to node \"{n}\"", ctx.name())));
         }
-        let mut new = cur.value.clone();
+        let mut new = cur.value();
         new["spec"]["nodeName"] = json!(node);
         let conds = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
         let mut conds: Vec<Value> = conds.into_iter().filter(|c| c["type"] != "PodScheduled").collect();

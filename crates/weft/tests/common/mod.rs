@@ -73,6 +73,22 @@ impl Cluster {
         }
     }
 
+    /// Whether the `weft up` process has exited (by other means than this harness)
+    /// within `secs` seconds.
+    pub fn exited_within(&mut self, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            match self.child.as_mut().map(|c| c.try_wait()) {
+                Some(Ok(Some(_))) | None => {
+                    self.child = None;
+                    return true;
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        false
+    }
+
     /// Kills weft with SIGKILL: no shutdown path runs.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
