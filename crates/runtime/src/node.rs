@@ -4,19 +4,42 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     pub name: String,
-    /// Why pods do not start yet, shown in the node's Ready condition.
+    /// Why the node is not ready, shown in its Ready condition (None: ready).
     pub not_ready_reason: Option<String>,
     pub lease_duration: Duration,
+    /// The node's network namespace; None is the agent's own (cluster mode).
+    pub netns: Option<PathBuf>,
+    /// The node's InternalIPs, primary first.
+    pub addresses: Vec<String>,
+    /// Where the agent keeps its pods' sandboxes and the CNI's allocations.
+    pub state_dir: PathBuf,
+    /// The MTU of pod interfaces.
+    pub pod_mtu: u32,
+    pub cluster_dns: crate::dns_files::ClusterDns,
 }
 
 impl NodeConfig {
-    pub fn new(name: &str) -> Self {
-        NodeConfig { name: name.to_string(), not_ready_reason: None, lease_duration: Duration::from_secs(40) }
+    pub fn new(name: &str, state_dir: PathBuf) -> Self {
+        NodeConfig {
+            name: name.to_string(),
+            not_ready_reason: None,
+            lease_duration: Duration::from_secs(40),
+            netns: None,
+            addresses: vec![],
+            state_dir,
+            pod_mtu: 1500,
+            cluster_dns: Default::default(),
+        }
+    }
+
+    pub fn pods_dir(&self) -> PathBuf {
+        self.state_dir.join("pods")
     }
 }
 
@@ -61,7 +84,7 @@ fn status(cfg: &NodeConfig) -> serde_json::Value {
             cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
             cond("Ready", ready, reason, &message),
         ],
-        "addresses": [{"type": "Hostname", "address": cfg.name}],
+        "addresses": cfg.addresses.iter().map(|a| json!({"type": "InternalIP", "address": a})).chain(std::iter::once(json!({"type": "Hostname", "address": cfg.name}))).collect::<Vec<_>>(),
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
         "nodeInfo": {
             "machineID": "", "systemUUID": "", "bootID": "",

@@ -39,7 +39,14 @@ pub fn run(state_dir: &Path, purge: bool) -> Result<()> {
         _ => println!("no weft is running on {}", state_dir.display()),
     }
     let _ = std::fs::remove_file(&pidfile);
-    // This stage of weft makes no kernel objects; pod networking adds their cleanup here.
+    // Everything weft made in the kernel lives in the namespaces under DIR/netns
+    // (nodes, the underlay, the host side's veth peer) and DIR/nodes/*/pods/*/netns.
+    weft_runtime::stop_containers(&state_dir.join("nodes"));
+    weft_runtime::remove_sandboxes(&state_dir.join("nodes"));
+    crate::nodes::Topology::teardown(&state_dir.join("netns"))?;
+    // The host side's veth goes with the underlay namespace, but the kernel reaps a
+    // namespace asynchronously: delete it now, so `down` returns with it gone.
+    crate::nodes::remove_host_link(state_dir)?;
     if purge && state_dir.exists() {
         std::fs::remove_dir_all(state_dir).with_context(|| format!("removing {}", state_dir.display()))?;
         println!("removed {}", state_dir.display());

@@ -1,6 +1,7 @@
 //! `weft`: Kubernetes networking in one binary.
 
 mod down;
+mod nodes;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,12 @@ enum Cmd {
     },
     /// Print weft's version and the Kubernetes API version it serves.
     Version,
+    /// Run weft's built-in agnhost (the Kubernetes e2e test image) for pods that use it.
+    #[command(hide = true, disable_help_flag = true)]
+    Agnhost {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 pub fn default_state_dir() -> PathBuf {
@@ -42,6 +49,7 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Up(args) => up::run(args),
         Cmd::Down { state_dir, purge } => down::run(&state_dir, purge),
+        Cmd::Agnhost { args } => std::process::exit(weft_agnhost::run(std::iter::once("agnhost".to_string()).chain(args).collect())),
         Cmd::Version => {
             println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -25,6 +25,14 @@ pub struct UpArgs {
     /// NodePort range, as `low-high`.
     #[arg(long, default_value = "30000-32767")]
     pub node_port_range: String,
+    /// The underlay between nodes: the host side takes the first address, node N the
+    /// (N+1)th.
+    #[arg(long, default_value = "10.99.0.0/24")]
+    pub underlay_cidr: ipnet::Ipv4Net,
+    /// How pod traffic crosses nodes: `direct` (routes to each node's pod CIDR via that
+    /// node, no encapsulation).
+    #[arg(long, default_value = "direct")]
+    pub backend: String,
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     pub bookmark_interval: u64,
@@ -53,6 +61,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         cfg.service_cidrs = args.service_cidr.clone();
         cfg.node_port_range = (lo, hi);
         cfg.bookmark_interval = std::time::Duration::from_secs(args.bookmark_interval.max(1));
+        anyhow::ensure!(args.backend == "direct", "--backend {:?} is not available yet: use --backend direct", args.backend);
+        let topology = crate::nodes::Topology::plan(&args.state_dir, args.underlay_cidr, args.nodes, 1500)?;
+        topology.apply().await.context("making the nodes' network namespaces (weft up needs root: it makes network namespaces, veths and bridges)")?;
         let server = weft_apiserver::start(cfg).await?;
         tracing::info!(api = %server.url(), kubeconfig = %server.kubeconfig.display(), elapsed_ms = started.elapsed().as_millis() as u64, "API ready");
         println!("weft is up: export KUBECONFIG={}", server.kubeconfig.display());
@@ -61,9 +72,11 @@ pub fn run(args: UpArgs) -> Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
         let ctl = weft_controllers::ControllersConfig { pod_cidrs: args.pod_cidr.clone(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64 };
         tasks.spawn(weft_controllers::run(client.clone(), ctl));
-        for i in 1..=args.nodes {
-            let mut nc = weft_runtime::NodeConfig::new(&node_name(i));
-            nc.not_ready_reason = Some("weft local mode: pods are scheduled but not started yet (the pod runtime comes with pod networking)".into());
+        for n in &topology.nodes {
+            let mut nc = weft_runtime::NodeConfig::new(&n.name, args.state_dir.join("nodes").join(&n.name));
+            nc.netns = Some(n.netns.clone());
+            nc.addresses = vec![n.ip.to_string()];
+            nc.pod_mtu = topology.mtu;
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
         let result = tokio::select! {
@@ -75,6 +88,8 @@ pub fn run(args: UpArgs) -> Result<()> {
             },
         };
         tasks.abort_all();
+        // Containers stop with weft; sandboxes (and so pod IPs) stay for the next `up`.
+        weft_runtime::stop_containers(&args.state_dir.join("nodes"));
         server.stop();
         let _ = std::fs::remove_file(&pidfile);
         result

@@ -106,7 +106,10 @@ async fn watches_receive_bookmarks_when_asked() {
 fn weft_down_purge_stops_the_instance_and_removes_its_state() {
     let mut c = Cluster::start();
     c.ok(&["create", "configmap", "x"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_weft")).args(["down", "--purge", "--state-dir"]).arg(c.state_dir()).output().unwrap();
+    let mut down = Command::new(env!("CARGO_BIN_EXE_weft"));
+    down.args(["down", "--purge", "--state-dir"]).arg(c.state_dir());
+    let out = c.inside(&mut down).output().unwrap();
+    assert!(!c.sh("ip link | grep -q wft").status.success(), "the host side's veth is still there");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!c.state_dir().exists(), "state dir still there");
     assert!(c.exited_within(10), "weft up still running after weft down");

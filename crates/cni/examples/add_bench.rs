@@ -1,0 +1,118 @@
+//! Times CNI ADDs on one node: N (default 100) `weft-cni` processes started at
+//! once, dual-stack, each timed from its spawn to its exit; then the same
+//! number one after another for the uncontended figure; then in-process
+//! `weft_cni::attach` calls (no process per ADD), as the local runtime makes.
+//!
+//!   cargo build --release -p weft-cni --bin weft-cni
+//!   cargo run --release -p weft-cni --example add_bench -- [N]
+//!
+//! Needs root; runs inside a throwaway netns (weft-testns), so nothing stays.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+use weft_kernel::Netns;
+
+fn plugin() -> PathBuf {
+    // The example lives in target/<profile>/examples; the plugin one level up.
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent().and_then(Path::parent).expect("target dir").join("weft-cni")
+}
+
+fn add(bin: &Path, id: &str, netns: &Path, conf: &str) -> Duration {
+    let start = Instant::now();
+    let mut child = Command::new(bin)
+        .env_clear()
+        .env("CNI_COMMAND", "ADD")
+        .env("CNI_CONTAINERID", id)
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_NETNS", netns)
+        .env("CNI_PATH", "/opt/cni/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn weft-cni (build it first: cargo build --release -p weft-cni)");
+    child.stdin.take().unwrap().write_all(conf.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = start.elapsed();
+    assert!(out.status.success(), "ADD {id} failed: {}", String::from_utf8_lossy(&out.stdout));
+    took
+}
+
+fn report(label: &str, mut ms: Vec<f64>, wall: Duration) {
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
+    println!(
+        "{label}: n={} p50={:.1} ms p99={:.1} ms max={:.1} ms (wall {:.0} ms)",
+        ms.len(),
+        pct(0.50),
+        pct(0.99),
+        ms[ms.len() - 1],
+        wall.as_secs_f64() * 1e3
+    );
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
+    let bin = plugin();
+    weft_testns::run("add_bench", |t| {
+        let conf = serde_json::json!({
+            "cniVersion": "1.1.0", "name": "weft", "type": "weft-cni",
+            "ipam": {"subnets": ["10.244.0.0/16", "fd00:10:244::/64"], "dataDir": t.dir().join("data")}
+        })
+        .to_string();
+        let pods: Vec<PathBuf> = (0..3 * n)
+            .map(|i| {
+                let p = t.dir().join(format!("pod{i}"));
+                Netns::create(&p).expect("netns");
+                p
+            })
+            .collect();
+
+        let barrier = Barrier::new(n);
+        let wall = Instant::now();
+        let times: Vec<f64> = std::thread::scope(|s| {
+            let hs: Vec<_> = pods[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let (bin, conf, barrier) = (&bin, &conf, &barrier);
+                    s.spawn(move || {
+                        barrier.wait();
+                        add(bin, &format!("burst{i}"), p, conf).as_secs_f64() * 1e3
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        report(&format!("{n} ADDs at once"), times, wall.elapsed());
+
+        let wall = Instant::now();
+        let times: Vec<f64> = pods[n..2 * n]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| add(&bin, &format!("seq{i}"), p, &conf).as_secs_f64() * 1e3)
+            .collect();
+        report(&format!("{n} ADDs one by one"), times, wall.elapsed());
+
+        // The same work without a process per ADD, as the local runtime calls it.
+        let net = weft_cni::config::parse(conf.as_bytes()).unwrap().net;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let wall = Instant::now();
+        let times: Vec<f64> = rt.block_on(async {
+            let mut out = Vec::new();
+            for (i, p) in pods[2 * n..].iter().enumerate() {
+                let req = weft_cni::AttachRequest::new(&format!("lib{i}"), "eth0", Some(p.clone()));
+                let s = Instant::now();
+                weft_cni::attach(&req, &net).await.unwrap();
+                out.push(s.elapsed().as_secs_f64() * 1e3);
+            }
+            out
+        });
+        report(&format!("{n} in-process attach() one by one"), times, wall.elapsed());
+        rt.shutdown_timeout(Duration::from_secs(5));
+    });
+}

@@ -1,0 +1,173 @@
+//! ADD: give a pod its interface on the node bridge.
+//!
+//! Order: addresses first (so a second ADD is refused before touching the
+//! kernel), then bridge, then one veth request that creates both ends (the
+//! pod end directly in the pod netns, under its final name) and enslaves the
+//! host end; then hairpin on the host side and addresses and routes inside
+//! the pod, concurrently. Any failure undoes what was done.
+
+use crate::bridge::{self, Node};
+use crate::config::NetConfig;
+use crate::error::{code, CniError};
+use crate::ipam::{self, Lease};
+use crate::names;
+use crate::request::AttachRequest;
+use crate::result::{CniResult, Interface, IpConfig, RouteConfig};
+use ipnet::IpNet;
+use weft_kernel::{sysctl, Handle, Netns, Route, VethSpec};
+
+pub async fn attach(req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
+    req.attachment.validate()?;
+    let netns_path = req.netns.as_deref().ok_or_else(|| {
+        CniError::new(code::INVALID_ENV, "CNI_NETNS is required for ADD")
+    })?;
+    let pod_ns = open_pod_netns(netns_path)?;
+    let node = Node::open(req.host_netns.as_deref())?;
+
+    let leases = ipam::blocking(|| ipam::allocate(conf, &req.attachment))?;
+    let host_veth = names::host_veth(&conf.name, &req.attachment.container_id, &req.attachment.ifname);
+    match plumb(req, conf, &node, &pod_ns, &host_veth, &leases).await {
+        Ok(result) => Ok(result),
+        Err(e) => {
+            // Undo: the veth (both ends) and the addresses.
+            let _ = node.handle.delete_link_by_name(&host_veth).await;
+            let _ = ipam::blocking(|| ipam::release(conf, &req.attachment));
+            Err(e)
+        }
+    }
+}
+
+pub(crate) fn open_pod_netns(path: &std::path::Path) -> Result<Netns, CniError> {
+    Netns::open(path).map_err(|e| {
+        let c = if e.is_not_found() { code::UNKNOWN_CONTAINER } else { code::INVALID_ENV };
+        CniError::new(c, format!("cannot use CNI_NETNS {}: {e}", path.display()))
+    })
+}
+
+async fn plumb(
+    req: &AttachRequest,
+    conf: &NetConfig,
+    node: &Node,
+    pod_ns: &Netns,
+    host_veth: &str,
+    leases: &[Lease],
+) -> Result<CniResult, CniError> {
+    let bridge = bridge::ensure(node, conf).await?;
+    let ifname = req.attachment.ifname.as_str();
+    node.handle
+        .create_veth(&VethSpec {
+            name: host_veth,
+            peer_name: ifname,
+            peer_ns: Some(pod_ns),
+            mtu: Some(conf.mtu),
+            master: Some(bridge.index),
+            up: true,
+        })
+        .await
+        .map_err(|e| {
+            if e.is_exists() {
+                CniError::new(
+                    code::ALREADY_ATTACHED,
+                    format!(
+                        "interface {ifname} already exists in {} (or host veth {host_veth} exists): {e}",
+                        pod_ns.path().map(|p| p.display().to_string()).unwrap_or_default()
+                    ),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+
+    let host_side = async {
+        let h = &node.handle;
+        let link = h.link(host_veth).await?;
+        if conf.hairpin {
+            h.set_hairpin(link.index, true).await?;
+        }
+        Ok::<_, CniError>(link)
+    };
+    let pod_side = configure_pod(pod_ns, ifname, conf.mtu, leases);
+    let (host_link, pod_link) = futures::try_join!(host_side, pod_side)?;
+
+    let sandbox = req
+        .netns
+        .as_ref()
+        .map(|p| p.display().to_string());
+    Ok(CniResult {
+        interfaces: vec![
+            Interface {
+                name: host_link.name,
+                mac: host_link.mac.map(|m| m.to_string()),
+                sandbox: None,
+                mtu: Some(host_link.mtu),
+            },
+            Interface {
+                name: pod_link.name,
+                mac: pod_link.mac.map(|m| m.to_string()),
+                sandbox,
+                mtu: Some(pod_link.mtu),
+            },
+        ],
+        ips: leases
+            .iter()
+            .map(|l| IpConfig {
+                address: l.address,
+                gateway: Some(l.gateway),
+                interface: Some(1),
+            })
+            .collect(),
+        routes: leases
+            .iter()
+            .map(|l| RouteConfig {
+                dst: default_route(l.address),
+                gw: Some(l.gateway),
+            })
+            .collect(),
+        dns: conf.dns.clone(),
+    })
+}
+
+pub(crate) fn default_route(addr: IpNet) -> IpNet {
+    match addr {
+        IpNet::V4(_) => "0.0.0.0/0".parse().expect("valid"),
+        IpNet::V6(_) => "::/0".parse().expect("valid"),
+    }
+}
+
+/// Inside the pod: loopback up, DAD off (IPv6), addresses, eth0 up, default
+/// route(s) via the bridge gateway(s).
+async fn configure_pod(
+    pod_ns: &Netns,
+    ifname: &str,
+    mtu: u32,
+    leases: &[Lease],
+) -> Result<weft_kernel::Link, CniError> {
+    // One thread into the pod netns: open the socket, and switch DAD off
+    // (addresses also get IFA_F_NODAD; this covers the link-local one).
+    let v6 = leases.iter().any(|l| l.address.addr().is_ipv6());
+    let (h, dad) = Handle::open_with(pod_ns, || {
+        if v6 { sysctl::set_accept_dad(None, ifname, false) } else { Ok(()) }
+    })?;
+    dad?;
+    if let Some(lo) = h.link_by_name("lo").await? {
+        if !lo.up {
+            h.set_link_up(lo.index).await?;
+        }
+    }
+    let link = h.link(ifname).await?;
+    for l in leases {
+        h.add_address(link.index, l.address).await?;
+    }
+    h.set_link_up(link.index).await?;
+    for l in leases {
+        let r = Route::via(default_route(l.address), l.gateway).with_oif(link.index);
+        h.add_route(&r).await?;
+    }
+    let mut link = link;
+    link.up = true;
+    if link.mtu != mtu {
+        h.set_link_mtu(link.index, mtu).await?;
+        link.mtu = mtu;
+    }
+    Ok(link)
+}

@@ -1,0 +1,56 @@
+//! Linux bridges and their ports' hairpin mode.
+
+use crate::error::{Error, Result};
+use crate::handle::Handle;
+use crate::link::Mac;
+use netlink_packet_route::link::{InfoBridgePort, InfoPortData};
+use rtnetlink::{LinkBridge, LinkBridgePort};
+
+impl Handle {
+    /// Creates a bridge, up. STP stays off, so ports forward at once.
+    /// A fixed `mac` keeps the bridge's address from changing as ports come and
+    /// go (by default it takes the lowest port MAC).
+    pub async fn create_bridge(&self, name: &str, mac: Option<Mac>, mtu: Option<u32>) -> Result<()> {
+        let mut b = LinkBridge::new(name);
+        if let Some(mac) = mac {
+            b = b.address(mac.0.to_vec());
+        }
+        if let Some(mtu) = mtu {
+            b = b.mtu(mtu);
+        }
+        self.nl()
+            .link()
+            .add(b.build())
+            .execute()
+            .await
+            .map_err(|e| Error::from_nl("create", format!("bridge {name}"), e))
+    }
+
+    /// Sets hairpin mode on a bridge port (IFLA_BRPORT_MODE), so a frame can
+    /// leave through the port it came in on: needed for a pod to reach itself
+    /// through a service address.
+    pub async fn set_hairpin(&self, port_index: u32, on: bool) -> Result<()> {
+        let msg = LinkBridgePort::new(port_index).hairpin(on).build();
+        self.nl()
+            .link()
+            .set_port(msg)
+            .execute()
+            .await
+            .map_err(|e| Error::from_nl("set hairpin on", format!("bridge port #{port_index}"), e))
+    }
+
+    /// Whether hairpin mode is on for a bridge port; `None` if it is no port.
+    pub async fn hairpin(&self, port_index: u32) -> Result<Option<bool>> {
+        Ok(self.link_by_index(port_index).await?.and_then(|l| l.hairpin))
+    }
+}
+
+pub(crate) fn hairpin_of(data: &InfoPortData) -> Option<bool> {
+    match data {
+        InfoPortData::BridgePort(attrs) => attrs.iter().find_map(|a| match a {
+            InfoBridgePort::HairpinMode(on) => Some(*on),
+            _ => None,
+        }),
+        _ => None,
+    }
+}

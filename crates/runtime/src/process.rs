@@ -1,0 +1,79 @@
+//! A container as a host process inside its pod: the pod's network namespace, a mount
+//! namespace of its own where the pod's resolv.conf and hosts are bind-mounted over
+//! the host's (the host's files are never touched), a UTS namespace with the pod's
+//! hostname, and a session of its own so that signals reach everything it started.
+
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+pub struct Spawn<'a> {
+    pub program: &'a Path,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: Option<&'a Path>,
+    /// The pod's network namespace (the node's for hostNetwork pods).
+    pub netns: BorrowedFd<'a>,
+    pub hostname: &'a str,
+    /// Files to bind over /etc/resolv.conf and /etc/hosts inside the pod.
+    pub resolv_conf: &'a Path,
+    pub hosts: &'a Path,
+    /// stdout and stderr go here (the container's log).
+    pub log: &'a Path,
+}
+
+fn cstring(p: &Path) -> std::io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{} has a NUL byte", p.display())))
+}
+
+/// Starts the process. Everything the child does between fork and exec is a plain
+/// syscall on values prepared here (no allocation after fork).
+pub fn spawn(s: &Spawn<'_>) -> std::io::Result<tokio::process::Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(s.log)?;
+    let log2 = log.try_clone()?;
+    let mut cmd = tokio::process::Command::new(s.program);
+    cmd.args(s.args).env_clear().envs(s.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).stdout(log).stderr(log2).kill_on_drop(false);
+    if let Some(cwd) = s.cwd {
+        cmd.current_dir(cwd);
+    }
+    let netns: OwnedFd = s.netns.try_clone_to_owned()?;
+    let resolv_src = cstring(s.resolv_conf)?;
+    let hosts_src = cstring(s.hosts)?;
+    let resolv_dst = CString::new("/etc/resolv.conf").unwrap();
+    let hosts_dst = CString::new("/etc/hosts").unwrap();
+    let root = CString::new("/").unwrap();
+    let hostname = s.hostname.to_string();
+    // SAFETY: the closure only makes syscalls on data prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            setns(netns.as_fd(), CloneFlags::CLONE_NEWNET)?;
+            unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)?;
+            // Private first, so that the binds below never propagate to the host.
+            mount(None::<&std::ffi::CStr>, root.as_c_str(), None::<&std::ffi::CStr>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&std::ffi::CStr>)?;
+            mount(Some(resolv_src.as_c_str()), resolv_dst.as_c_str(), None::<&std::ffi::CStr>, MsFlags::MS_BIND, None::<&std::ffi::CStr>)?;
+            mount(Some(hosts_src.as_c_str()), hosts_dst.as_c_str(), None::<&std::ffi::CStr>, MsFlags::MS_BIND, None::<&std::ffi::CStr>)?;
+            nix::unistd::sethostname(&hostname)?;
+            nix::unistd::setsid()?;
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Kills a process group left from an earlier run of weft (recorded in a pid file).
+pub fn kill_leftover(pidfile: &Path) {
+    if let Some(pid) = std::fs::read_to_string(pidfile).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_file(pidfile);
+}
+
+/// Where a container's files live: `<pod dir>/<container name>/`.
+pub fn container_dir(pod_dir: &Path, container: &str) -> PathBuf {
+    pod_dir.join("containers").join(container)
+}
