@@ -105,6 +105,17 @@ fn describe(index: u32) -> String {
     format!("link #{index}")
 }
 
+/// A lookup's answer: the link, `None` when the kernel says there is none.
+fn found(got: std::result::Result<Option<LinkMessage>, rtnetlink::Error>, object: impl FnOnce() -> String) -> Result<Option<Link>> {
+    match got {
+        Ok(msg) => Ok(msg.as_ref().map(Link::from_message)),
+        Err(e) => {
+            let e = Error::from_nl("get", object(), e);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
+        }
+    }
+}
+
 impl Handle {
     /// The link named `name`, or `None` if there is none in this netns.
     pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
@@ -116,13 +127,7 @@ impl Handle {
             .execute()
             .try_next()
             .await;
-        match got {
-            Ok(msg) => Ok(msg.as_ref().map(Link::from_message)),
-            Err(e) => {
-                let e = Error::from_nl("get", format!("link {name}"), e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
+        found(got, || format!("link {name}"))
     }
 
     /// The link with index `index`, or `None`.
@@ -135,13 +140,7 @@ impl Handle {
             .execute()
             .try_next()
             .await;
-        match got {
-            Ok(msg) => Ok(msg.as_ref().map(Link::from_message)),
-            Err(e) => {
-                let e = Error::from_nl("get", describe(index), e);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
+        found(got, || describe(index))
     }
 
     /// Like [`Handle::link_by_name`], but a missing link is an error.

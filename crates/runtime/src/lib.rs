@@ -32,11 +32,7 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
 /// Stops every container recorded under `nodes_dir` (`<node>/pods/<uid>/containers/*/pid`).
 pub fn stop_containers(nodes_dir: &std::path::Path) {
     for pod in pod_dirs(nodes_dir) {
-        if let Ok(cs) = std::fs::read_dir(pod.join("containers")) {
-            for c in cs.flatten() {
-                process::kill_leftover(&c.path().join("pid"));
-            }
-        }
+        worker::kill_recorded(&pod);
     }
 }
 

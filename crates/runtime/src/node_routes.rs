@@ -37,7 +37,19 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             next = stream.try_next() => if next?.is_none() { break },
-            _ = tick.tick() => installed.clear(),
+            _ = tick.tick() => {
+                // Forget only what the kernel no longer has, so the resync writes nothing
+                // when all is in place.
+                let mut present = BTreeSet::new();
+                for v6 in [false, true] {
+                    for r in h.routes(v6, None).await.unwrap_or_default() {
+                        if let Some(gw) = r.gateway {
+                            present.insert((r.dst, gw));
+                        }
+                    }
+                }
+                installed.retain(|k| present.contains(k));
+            }
         }
         let nodes: Vec<NodeRoutes> = store.state().iter().map(|n| of(n)).collect();
         let want: BTreeSet<_> = plan(&cfg.name, &nodes).into_iter().collect();

@@ -67,20 +67,31 @@ impl Shared {
                 continue;
             }
             tracing::info!(node = %self.cfg.name, pod_uid = %uid, "removing the sandbox of a pod that is gone");
-            let dir = e.path();
-            kill_recorded(&dir);
+            self.remove_sandbox(&uid, &e.path(), None).await;
+        }
+    }
+
+    /// Stops what is recorded as running in a pod's dir, detaches its network (unless
+    /// hostNetwork) and removes its netns and dir.
+    async fn remove_sandbox(&self, uid: &str, dir: &Path, pod: Option<&Pod>) {
+        kill_recorded(dir);
+        let host_network = pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.host_network).unwrap_or(false);
+        if !host_network {
             if let Ok(conf) = self.cni().await {
-                let mut r = weft_cni::AttachRequest::new(&uid, "eth0", None);
+                let mut r = weft_cni::AttachRequest::new(uid, "eth0", None);
                 r.host_netns = self.cfg.netns.clone();
-                let _ = weft_cni::detach(&r, conf).await;
+                if let Err(e) = weft_cni::detach(&r, conf).await {
+                    tracing::warn!(pod_uid = %uid, error = %e.msg, "CNI DEL");
+                }
             }
             let _ = Netns::remove(&dir.join("netns"));
-            let _ = std::fs::remove_dir_all(&dir);
         }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
-fn kill_recorded(pod_dir: &Path) {
+/// Kills the containers recorded under a pod's dir (`containers/*/pid`).
+pub(crate) fn kill_recorded(pod_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(pod_dir.join("containers")) else { return };
     for e in entries.flatten() {
         process::kill_leftover(&e.path().join("pid"));
@@ -367,18 +378,8 @@ impl Worker {
     }
 
     async fn teardown(&mut self) {
-        kill_recorded(&self.dir);
-        if !self.host_network() {
-            if let Ok(conf) = self.sh.cni().await {
-                let req = self.sh.request(&self.uid, Some(self.dir.join("netns")), &self.pod);
-                if let Err(e) = weft_cni::detach(&req, conf).await {
-                    tracing::warn!(pod = %self.name(), error = %e.msg, "CNI DEL");
-                }
-            }
-            self.netns = None;
-            let _ = Netns::remove(&self.dir.join("netns"));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.netns = None;
+        self.sh.remove_sandbox(&self.uid, &self.dir, Some(&self.pod)).await;
     }
 
     fn hostname(&self) -> String {
