@@ -77,3 +77,50 @@ pub fn kill_leftover(pidfile: &Path) {
 pub fn container_dir(pod_dir: &Path, container: &str) -> PathBuf {
     pod_dir.join("containers").join(container)
 }
+
+/// A command that runs inside a running container's namespaces (network, mount, UTS,
+/// IPC), with the container's environment and working directory: what `kubectl exec`
+/// and exec probes need. It sees the pod's network, resolv.conf, hosts and hostname.
+/// The caller sets stdio and spawns it. `pid` is the container's main process.
+pub fn command_in(pid: u32, program: &str, args: &[String]) -> std::io::Result<tokio::process::Command> {
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let open = |ns: &str| -> std::io::Result<OwnedFd> { Ok(std::fs::File::open(proc_dir.join("ns").join(ns))?.into()) };
+    let (ipc, uts, net, mnt) = (open("ipc")?, open("uts")?, open("net")?, open("mnt")?);
+    let environ = std::fs::read(proc_dir.join("environ"))?;
+    let cwd = std::fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| PathBuf::from("/"));
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).env_clear().current_dir(&cwd).kill_on_drop(true);
+    for kv in environ.split(|b| *b == 0).filter(|kv| !kv.is_empty()) {
+        let kv = String::from_utf8_lossy(kv);
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    // SAFETY: the closure only makes syscalls on fds opened before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            setns(ipc.as_fd(), CloneFlags::CLONE_NEWIPC)?;
+            setns(uts.as_fd(), CloneFlags::CLONE_NEWUTS)?;
+            setns(net.as_fd(), CloneFlags::CLONE_NEWNET)?;
+            // Last: the mount namespace changes what paths mean, the fds above do not care.
+            setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS)?;
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn command_in_sees_the_target_process_environment() {
+        if !nix::unistd::Uid::effective().is_root() {
+            return; // setns needs CAP_SYS_ADMIN; the privileged tests cover it under CI
+        }
+        let mut target = tokio::process::Command::new("sleep").arg("30").env("WEFT_PROBE_VAR", "seen").kill_on_drop(true).spawn().unwrap();
+        let pid = target.id().unwrap();
+        let out = super::command_in(pid, "sh", &["-c".into(), "echo $WEFT_PROBE_VAR".into()]).unwrap().output().await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "seen");
+        target.kill().await.unwrap();
+    }
+}
