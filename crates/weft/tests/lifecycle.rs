@@ -114,3 +114,23 @@ fn weft_down_purge_stops_the_instance_and_removes_its_state() {
     assert!(!c.state_dir().exists(), "state dir still there");
     assert!(c.exited_within(10), "weft up still running after weft down");
 }
+
+#[test]
+fn rollout_status_waits_for_available_replicas_and_follows_a_template_change() {
+    let c = Cluster::start();
+    c.ok(&["create", "deployment", "ro", "--image=registry.k8s.io/e2e-test-images/agnhost:2.52", "--replicas=2", "--", "/agnhost", "netexec", "--http-port=8080"]);
+    let out = c.ok(&["rollout", "status", "deployment/ro", "--timeout=120s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    assert_eq!(c.ok(&["get", "deployment", "ro", "-o", "jsonpath={.status.availableReplicas}/{.status.readyReplicas}/{.status.updatedReplicas}"]), "2/2/2");
+    let first_rs = c.ok(&["get", "rs", "-l", "app=ro", "-o", "jsonpath={.items[0].metadata.name}"]);
+
+    // A template change makes a new ReplicaSet; rollout status follows it to the end.
+    c.ok(&["set", "env", "deployment/ro", "ROLLOUT=2"]);
+    let out = c.ok(&["rollout", "status", "deployment/ro", "--timeout=120s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    c.eventually(60, "the old ReplicaSet scaled to zero and its pods gone", || {
+        c.ok(&["get", "rs", &first_rs, "-o", "jsonpath={.status.replicas}"]) == "0" && c.ok(&["get", "pods", "-l", "app=ro", "-o", "jsonpath={.items[*].spec.containers[0].env[0].value}"]) == "2 2"
+    });
+    let history = c.ok(&["rollout", "history", "deployment/ro"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+}
