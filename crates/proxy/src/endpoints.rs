@@ -38,7 +38,8 @@ pub fn slice_service(slice: &EndpointSlice) -> Option<(String, String)> {
 /// Every endpoint of one service, per (port name, protocol, family), from all its slices.
 /// The same address and port in two slices counts once (ready wins).
 pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>, node_name: &str) -> PortEndpoints {
-    let mut out: BTreeMap<(String, Proto, Family), BTreeMap<(IpAddr, u16), Endpoint>> = BTreeMap::new();
+    type ByAddress = BTreeMap<(IpAddr, u16), Endpoint>;
+    let mut out: BTreeMap<(String, Proto, Family), ByAddress> = BTreeMap::new();
     for slice in slices {
         let family = match slice.address_type.as_str() {
             "IPv4" => Family::V4,
