@@ -25,6 +25,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod gc;
+pub mod loadbalancer;
 pub mod namespace;
 pub mod nodeipam;
 pub mod replicaset;
@@ -41,6 +42,8 @@ pub struct ControllersConfig {
     pub node_cidr_mask_v4: u8,
     /// The prefix length of each node's IPv6 pod range, e.g. 64.
     pub node_cidr_mask_v6: u8,
+    /// Where LoadBalancer Services get their addresses from (none: they stay pending).
+    pub load_balancer_pools: Vec<ipnet::IpNet>,
 }
 
 /// What every controller shares: the client, the informers, and the writes
@@ -96,6 +99,7 @@ pub async fn run(client: Client, config: ControllersConfig) -> anyhow::Result<()
     tasks.spawn(scheduler::run(ctx.clone()));
     tasks.spawn(namespace::run(ctx.clone()));
     tasks.spawn(gc::run(ctx.clone()));
+    tasks.spawn(loadbalancer::run(ctx.clone(), config.load_balancer_pools.clone()));
     tasks.spawn(nodeipam::run(ctx.clone(), config));
     tasks.spawn(serviceaccount::run(ctx.clone()));
     // Nothing ends by itself; the first task to end (an error) ends the rest.

@@ -241,7 +241,7 @@ mod tests {
     use k8s_openapi::api::core::v1::NodeSpec;
 
     fn config(cidrs: &[&str]) -> ControllersConfig {
-        ControllersConfig { pod_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64 }
+        ControllersConfig { pod_cidrs: cidrs.iter().map(|c| c.parse().unwrap()).collect(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64, load_balancer_pools: vec![] }
     }
 
     fn nets(v: &[&str]) -> Vec<IpNet> {

@@ -31,6 +31,7 @@ impl Cluster {
             pod_cidrs: vec!["10.244.0.0/16".parse().unwrap(), "fd00:10:244::/56".parse().unwrap()],
             node_cidr_mask_v4: 24,
             node_cidr_mask_v6: 64,
+            load_balancer_pools: vec!["10.99.1.0/24".parse().unwrap()],
         };
         let controllers = tokio::spawn(weft_controllers::run(client.clone(), ctl));
         Cluster { client, server, controllers, _dir: dir }
@@ -252,4 +253,35 @@ async fn a_new_namespace_gets_a_default_service_account_and_a_deleted_one_is_emp
 
     namespaces.delete("scratch", &DeleteParams::default()).await.unwrap();
     eventually("namespace removed once empty", 30, || async { namespaces.get_opt("scratch").await.ok()?.is_none().then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancer_services_get_addresses_from_the_pool_and_give_them_back() {
+    let c = Cluster::start().await;
+    let svcs: Api<Service> = Api::namespaced(c.client.clone(), "default");
+    let lb_ip = |s: &Service| s.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?.ip.clone();
+    create(&svcs, json!({"metadata": {"name": "lb1"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).await;
+    create(&svcs, json!({"metadata": {"name": "lb2"}, "spec": {"type": "LoadBalancer", "loadBalancerIP": "10.99.1.77", "ports": [{"port": 80}]}})).await;
+    create(&svcs, json!({"metadata": {"name": "other"}, "spec": {"type": "LoadBalancer", "loadBalancerClass": "example.com/other", "ports": [{"port": 80}]}})).await;
+    let first = eventually("lb1 gets an address", 20, || async { svcs.get("lb1").await.ok().as_ref().and_then(lb_ip) }).await;
+    assert_eq!(first, "10.99.1.1");
+    let second = eventually("lb2 gets the address it asked for", 20, || async { svcs.get("lb2").await.ok().as_ref().and_then(lb_ip) }).await;
+    assert_eq!(second, "10.99.1.77");
+    // Another class's service is left to its own controller.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(lb_ip(&svcs.get("other").await.unwrap()), None);
+    // A third service asking for a taken address gets none, and an event says why.
+    create(&svcs, json!({"metadata": {"name": "lb3"}, "spec": {"type": "LoadBalancer", "loadBalancerIP": "10.99.1.77", "ports": [{"port": 80}]}})).await;
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(c.client.clone(), "default");
+    let msg = eventually("an AllocationFailed event for lb3", 20, || async {
+        events.list(&Default::default()).await.ok()?.items.into_iter().find(|e| e.reason.as_deref() == Some("AllocationFailed") && e.involved_object.name.as_deref() == Some("lb3"))?.message
+    })
+    .await;
+    assert!(msg.contains("already used"), "{msg}");
+    // Turning lb1 into a ClusterIP service returns its address to the pool.
+    svcs.patch("lb1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"type": "ClusterIP"}}))).await.unwrap();
+    eventually("lb1 loses its address", 20, || async { svcs.get("lb1").await.ok().filter(|s| lb_ip(s).is_none()) }).await;
+    create(&svcs, json!({"metadata": {"name": "lb4"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).await;
+    let fourth = eventually("lb4 gets the freed address", 20, || async { svcs.get("lb4").await.ok().as_ref().and_then(lb_ip) }).await;
+    assert_eq!(fourth, "10.99.1.1");
 }

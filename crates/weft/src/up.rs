@@ -33,6 +33,10 @@ pub struct UpArgs {
     /// node, no encapsulation).
     #[arg(long, default_value = "direct")]
     pub backend: String,
+    /// Where LoadBalancer Services get their addresses (one pool per family). The host
+    /// side reaches them through the nodes.
+    #[arg(long, value_delimiter = ',', default_value = "10.99.1.0/24")]
+    pub load_balancer_cidr: Vec<ipnet::IpNet>,
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     pub bookmark_interval: u64,
@@ -70,7 +74,7 @@ pub fn run(args: UpArgs) -> Result<()> {
 
         let client = client_for(&server.kubeconfig).await?;
         let mut tasks = tokio::task::JoinSet::new();
-        let ctl = weft_controllers::ControllersConfig { pod_cidrs: args.pod_cidr.clone(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64 };
+        let ctl = weft_controllers::ControllersConfig { pod_cidrs: args.pod_cidr.clone(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64, load_balancer_pools: args.load_balancer_cidr.clone() };
         tasks.spawn(weft_controllers::run(client.clone(), ctl));
         for n in &topology.nodes {
             let mut nc = weft_runtime::NodeConfig::new(&n.name, args.state_dir.join("nodes").join(&n.name));

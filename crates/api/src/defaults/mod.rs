@@ -8,7 +8,10 @@ mod endpoints;
 mod networking;
 mod pod;
 mod service;
+mod service_type_change;
 mod workloads;
+
+pub use service_type_change::drop_type_dependent_fields;
 
 use crate::GroupKind;
 use serde_json::Value;
