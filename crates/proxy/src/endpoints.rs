@@ -31,13 +31,21 @@ pub type PortEndpoints = BTreeMap<(String, Proto, Family), Vec<Endpoint>>;
 /// The service a slice belongs to: `(namespace, kubernetes.io/service-name)`.
 pub fn slice_service(slice: &EndpointSlice) -> Option<(String, String)> {
     let ns = slice.metadata.namespace.clone()?;
-    let svc = slice.metadata.labels.as_ref()?.get("kubernetes.io/service-name")?.clone();
+    let svc = slice
+        .metadata
+        .labels
+        .as_ref()?
+        .get("kubernetes.io/service-name")?
+        .clone();
     Some((ns, svc))
 }
 
 /// Every endpoint of one service, per (port name, protocol, family), from all its slices.
 /// The same address and port in two slices counts once (ready wins).
-pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>, node_name: &str) -> PortEndpoints {
+pub fn service_endpoints<'a>(
+    slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    node_name: &str,
+) -> PortEndpoints {
     type ByAddress = BTreeMap<(IpAddr, u16), Endpoint>;
     let mut out: BTreeMap<(String, Proto, Family), ByAddress> = BTreeMap::new();
     for slice in slices {
@@ -47,9 +55,15 @@ pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>
             _ => continue, // FQDN slices are not proxied
         };
         for port in slice.ports.iter().flatten() {
-            let Some(proto) = Proto::parse(port.protocol.as_deref()) else { continue };
-            let Some(number) = port.port.filter(|p| (1..=65535).contains(p)) else { continue };
-            let entry = out.entry((port.name.clone().unwrap_or_default(), proto, family)).or_default();
+            let Some(proto) = Proto::parse(port.protocol.as_deref()) else {
+                continue;
+            };
+            let Some(number) = port.port.filter(|p| (1..=65535).contains(p)) else {
+                continue;
+            };
+            let entry = out
+                .entry((port.name.clone().unwrap_or_default(), proto, family))
+                .or_default();
             for ep in &slice.endpoints {
                 let c = ep.conditions.as_ref();
                 let ready = c.and_then(|c| c.ready).unwrap_or(true);
@@ -57,11 +71,20 @@ pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>
                 let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
                 let local = ep.node_name.as_deref() == Some(node_name);
                 // Upstream uses the first address of an endpoint.
-                let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else { continue };
+                let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
+                    continue;
+                };
                 if Family::of(&ip) != family {
                     continue;
                 }
-                let e = Endpoint { ip, port: number as u16, ready, serving, terminating, local };
+                let e = Endpoint {
+                    ip,
+                    port: number as u16,
+                    ready,
+                    serving,
+                    terminating,
+                    local,
+                };
                 match entry.get(&(ip, e.port)) {
                     Some(prev) if prev.ready && !e.ready => {}
                     _ => {
@@ -71,12 +94,16 @@ pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a EndpointSlice>
             }
         }
     }
-    out.into_iter().map(|(k, v)| (k, v.into_values().collect())).collect()
+    out.into_iter()
+        .map(|(k, v)| (k, v.into_values().collect()))
+        .collect()
 }
 
 /// The endpoints of one service port.
 pub fn for_port(all: &PortEndpoints, port: &ServicePortName, family: Family) -> Vec<Endpoint> {
-    all.get(&(port.port.clone(), port.proto, family)).cloned().unwrap_or_default()
+    all.get(&(port.port.clone(), port.proto, family))
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -108,7 +135,10 @@ mod tests {
         let eps = service_endpoints([&a, &b], "node-0");
         let http = &eps[&("http".to_string(), Proto::Tcp, Family::V4)];
         let keys: Vec<String> = http.iter().map(Endpoint::key).collect();
-        assert_eq!(keys, vec!["10.244.0.5:8080", "10.244.0.6:8080", "10.244.1.5:8080"]);
+        assert_eq!(
+            keys,
+            vec!["10.244.0.5:8080", "10.244.0.6:8080", "10.244.1.5:8080"]
+        );
         assert!(http[0].ready && http[0].local);
         assert!(http[1].ready, "no conditions means ready");
         assert!(!http[2].ready && http[2].serving && http[2].terminating && !http[2].local);

@@ -18,7 +18,9 @@ pub mod categorize;
 pub mod endpoints;
 pub mod plan;
 pub mod service;
+pub mod state;
 
 pub use endpoints::Endpoint;
 pub use plan::{compile, NodeContext, Rule, ServiceRules, Verdict};
 pub use service::{Family, Proto, ServicePort, ServicePortName};
+pub use state::{Change, ProxyState};

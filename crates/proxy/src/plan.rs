@@ -42,27 +42,50 @@ pub enum Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     /// Traffic to `daddr:port` whose source is not a pod is marked for masquerade.
-    MasqueradeUnlessFromPods { daddr: IpAddr, proto: Proto, port: u16, pod_cidrs: Vec<IpNet> },
+    MasqueradeUnlessFromPods {
+        daddr: IpAddr,
+        proto: Proto,
+        port: u16,
+        pod_cidrs: Vec<IpNet>,
+    },
     /// Traffic to `daddr:port` is marked for masquerade.
-    MasqueradeTo { daddr: IpAddr, proto: Proto, port: u16 },
+    MasqueradeTo {
+        daddr: IpAddr,
+        proto: Proto,
+        port: u16,
+    },
     /// Mark for masquerade.
     Masquerade,
     /// Source is a pod: goto `chain`.
-    GotoIfFromPods { pod_cidrs: Vec<IpNet>, chain: String },
+    GotoIfFromPods {
+        pod_cidrs: Vec<IpNet>,
+        chain: String,
+    },
     /// Source is an address of this node: mark for masquerade.
     MasqueradeIfFromNode,
     /// Source is an address of this node: goto `chain`.
-    GotoIfFromNode { chain: String },
+    GotoIfFromNode {
+        chain: String,
+    },
     Goto(String),
     /// Source remembered in affinity `set`: goto `chain`.
-    Affinity { set: String, chain: String },
+    Affinity {
+        set: String,
+        chain: String,
+    },
     /// One of these chains, uniformly at random.
     Balance(Vec<String>),
     /// Source is this endpoint itself (hairpin): mark for masquerade.
     MasqueradeIfSource(IpAddr),
     /// Remember the source in affinity `set` (refreshing its timeout).
-    RememberClient { set: String },
-    Dnat { proto: Proto, addr: IpAddr, port: u16 },
+    RememberClient {
+        set: String,
+    },
+    Dnat {
+        proto: Proto,
+        addr: IpAddr,
+        port: u16,
+    },
     /// Drop unless the source is in these ranges (loadBalancerSourceRanges).
     DropUnlessFrom(Vec<IpNet>),
 }
@@ -84,8 +107,18 @@ pub struct ServiceRules {
 }
 
 fn port_id(p: &ServicePort) -> String {
-    let port = if p.name.port.is_empty() { format!("p{}", p.port) } else { p.name.port.clone() };
-    format!("{}/{}/{}/{}", p.name.namespace, p.name.name, p.name.proto.as_str(), port)
+    let port = if p.name.port.is_empty() {
+        format!("p{}", p.port)
+    } else {
+        p.name.port.clone()
+    };
+    format!(
+        "{}/{}/{}/{}",
+        p.name.namespace,
+        p.name.name,
+        p.name.proto.as_str(),
+        port
+    )
 }
 
 pub fn endpoint_chain(p: &ServicePort, e: &Endpoint) -> String {
@@ -115,7 +148,12 @@ fn affinity_set(p: &ServicePort, e: &Endpoint) -> String {
 /// Compiles one service port. Pure: the same inputs give the same rules.
 pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> ServiceRules {
     let mut r = ServiceRules::default();
-    let pod_cidrs: Vec<IpNet> = node.pod_cidrs.iter().filter(|n| Family::of(&n.addr()) == p.family).copied().collect();
+    let pod_cidrs: Vec<IpNet> = node
+        .pod_cidrs
+        .iter()
+        .filter(|n| Family::of(&n.addr()) == p.family)
+        .copied()
+        .collect();
     let cat = categorize(p, endpoints);
     let proto = p.name.proto;
 
@@ -130,17 +168,26 @@ pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> S
             r.affinity_sets.insert(set.clone(), timeout);
             rules.push(Rule::RememberClient { set });
         }
-        rules.push(Rule::Dnat { proto, addr: e.ip, port: e.port });
+        rules.push(Rule::Dnat {
+            proto,
+            addr: e.ip,
+            port: e.port,
+        });
         r.chains.insert(endpoint_chain(p, e), rules);
     }
     let policy_chain = |r: &mut ServiceRules, name: String, eps: &[Endpoint]| {
         let mut rules = Vec::new();
         if p.affinity_seconds.is_some() {
             for e in eps {
-                rules.push(Rule::Affinity { set: affinity_set(p, e), chain: endpoint_chain(p, e) });
+                rules.push(Rule::Affinity {
+                    set: affinity_set(p, e),
+                    chain: endpoint_chain(p, e),
+                });
             }
         }
-        rules.push(Rule::Balance(eps.iter().map(|e| endpoint_chain(p, e)).collect()));
+        rules.push(Rule::Balance(
+            eps.iter().map(|e| endpoint_chain(p, e)).collect(),
+        ));
         r.chains.insert(name, rules);
     };
     let uses_cluster = !cat.cluster.is_empty() && p.uses_cluster_endpoints();
@@ -153,23 +200,50 @@ pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> S
     }
 
     let has_endpoints = cat.any;
-    let (internal_chain, has_internal) = if p.internal_local { (local_chain(p), has_endpoints && uses_local) } else { (cluster_chain(p), has_endpoints) };
-    let (external_policy, has_external) = if p.external_local { (local_chain(p), has_endpoints && uses_local) } else { (cluster_chain(p), has_endpoints) };
-    let (internal_verdict, external_verdict) = if !has_endpoints { (Verdict::Reject, Verdict::Reject) } else { (Verdict::Drop, Verdict::Drop) };
+    let (internal_chain, has_internal) = if p.internal_local {
+        (local_chain(p), has_endpoints && uses_local)
+    } else {
+        (cluster_chain(p), has_endpoints)
+    };
+    let (external_policy, has_external) = if p.external_local {
+        (local_chain(p), has_endpoints && uses_local)
+    } else {
+        (cluster_chain(p), has_endpoints)
+    };
+    let (internal_verdict, external_verdict) = if !has_endpoints {
+        (Verdict::Reject, Verdict::Reject)
+    } else {
+        (Verdict::Drop, Verdict::Drop)
+    };
 
     // ClusterIP.
     if has_internal {
-        r.service_ips.push((p.cluster_ip, proto, p.port, Verdict::Goto(internal_chain.clone())));
+        r.service_ips.push((
+            p.cluster_ip,
+            proto,
+            p.port,
+            Verdict::Goto(internal_chain.clone()),
+        ));
         let masq = if node.masquerade_all {
-            Rule::MasqueradeTo { daddr: p.cluster_ip, proto, port: p.port }
+            Rule::MasqueradeTo {
+                daddr: p.cluster_ip,
+                proto,
+                port: p.port,
+            }
         } else {
-            Rule::MasqueradeUnlessFromPods { daddr: p.cluster_ip, proto, port: p.port, pod_cidrs: pod_cidrs.clone() }
+            Rule::MasqueradeUnlessFromPods {
+                daddr: p.cluster_ip,
+                proto,
+                port: p.port,
+                pod_cidrs: pod_cidrs.clone(),
+            }
         };
         if let Some(rules) = r.chains.get_mut(&internal_chain) {
             rules.insert(0, masq);
         }
     } else {
-        r.no_endpoint_ips.push((p.cluster_ip, proto, p.port, internal_verdict));
+        r.no_endpoint_ips
+            .push((p.cluster_ip, proto, p.port, internal_verdict));
     }
 
     // External IPs, load-balancer addresses and the node port go through the external chain.
@@ -177,25 +251,33 @@ pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> S
     let uses_ext = has_endpoints && p.externally_accessible();
     for ip in p.external_ips.iter().chain(&p.load_balancer_ips) {
         if uses_ext {
-            r.service_ips.push((*ip, proto, p.port, Verdict::Goto(ext.clone())));
+            r.service_ips
+                .push((*ip, proto, p.port, Verdict::Goto(ext.clone())));
         }
         if !has_external {
-            r.no_endpoint_ips.push((*ip, proto, p.port, external_verdict.clone()));
+            r.no_endpoint_ips
+                .push((*ip, proto, p.port, external_verdict.clone()));
         }
     }
     if !p.load_balancer_ips.is_empty() && !p.source_ranges.is_empty() {
         let fw = firewall_chain(p);
-        r.chains.insert(fw.clone(), vec![Rule::DropUnlessFrom(p.source_ranges.clone())]);
+        r.chains.insert(
+            fw.clone(),
+            vec![Rule::DropUnlessFrom(p.source_ranges.clone())],
+        );
         for ip in &p.load_balancer_ips {
-            r.firewall_ips.push((*ip, proto, p.port, Verdict::Goto(fw.clone())));
+            r.firewall_ips
+                .push((*ip, proto, p.port, Verdict::Goto(fw.clone())));
         }
     }
     if p.node_port != 0 {
         if uses_ext {
-            r.nodeports.push((proto, p.node_port, Verdict::Goto(ext.clone())));
+            r.nodeports
+                .push((proto, p.node_port, Verdict::Goto(ext.clone())));
         }
         if !has_external {
-            r.no_endpoint_nodeports.push((proto, p.node_port, external_verdict));
+            r.no_endpoint_nodeports
+                .push((proto, p.node_port, external_verdict));
         }
     }
     if uses_ext {
@@ -207,12 +289,17 @@ pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> S
             // Pods reaching an external address of the service act as if they went out and
             // came back in through a load balancer: neither policy applies to them.
             if uses_cluster {
-                rules.push(Rule::GotoIfFromPods { pod_cidrs: pod_cidrs.clone(), chain: cluster_chain(p) });
+                rules.push(Rule::GotoIfFromPods {
+                    pod_cidrs: pod_cidrs.clone(),
+                    chain: cluster_chain(p),
+                });
             }
             // The node itself: its source is a local address (possibly the LB IP), masquerade it.
             rules.push(Rule::MasqueradeIfFromNode);
             if uses_cluster {
-                rules.push(Rule::GotoIfFromNode { chain: cluster_chain(p) });
+                rules.push(Rule::GotoIfFromNode {
+                    chain: cluster_chain(p),
+                });
             }
         }
         if has_external {

@@ -118,7 +118,12 @@ pub fn service_ports(svc: &Service) -> Vec<ServicePort> {
     }
     let namespace = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
-    let external_ips: Vec<IpAddr> = spec.external_ips.iter().flatten().filter_map(|s| s.parse().ok()).collect();
+    let external_ips: Vec<IpAddr> = spec
+        .external_ips
+        .iter()
+        .flatten()
+        .filter_map(|s| s.parse().ok())
+        .collect();
     let lb_ips: Vec<IpAddr> = if ty == "LoadBalancer" {
         svc.status
             .as_ref()
@@ -133,27 +138,60 @@ pub fn service_ports(svc: &Service) -> Vec<ServicePort> {
     } else {
         vec![]
     };
-    let source_ranges: Vec<ipnet::IpNet> = spec.load_balancer_source_ranges.iter().flatten().filter_map(|s| s.trim().parse().ok()).collect();
+    let source_ranges: Vec<ipnet::IpNet> = spec
+        .load_balancer_source_ranges
+        .iter()
+        .flatten()
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let externally = ty == "NodePort" || ty == "LoadBalancer";
     let external_local = externally && spec.external_traffic_policy.as_deref() == Some("Local");
     let internal_local = spec.internal_traffic_policy.as_deref() == Some("Local");
     let affinity_seconds = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
-        spec.session_affinity_config.as_ref().and_then(|c| c.client_ip.as_ref()).and_then(|c| c.timeout_seconds).map(|t| t.clamp(1, 86400) as u32).unwrap_or(10800)
+        spec.session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .map(|t| t.clamp(1, 86400) as u32)
+            .unwrap_or(10800)
     });
     let mut out = Vec::new();
     for p in spec.ports.iter().flatten() {
-        let Some(proto) = Proto::parse(p.protocol.as_deref()) else { continue };
+        let Some(proto) = Proto::parse(p.protocol.as_deref()) else {
+            continue;
+        };
         for ip in &ips {
             let family = Family::of(ip);
             out.push(ServicePort {
-                name: ServicePortName { namespace: namespace.clone(), name: name.clone(), port: p.name.clone().unwrap_or_default(), proto },
+                name: ServicePortName {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    port: p.name.clone().unwrap_or_default(),
+                    proto,
+                },
                 family,
                 cluster_ip: *ip,
                 port: p.port as u16,
-                node_port: if externally { p.node_port.unwrap_or(0) as u16 } else { 0 },
-                external_ips: external_ips.iter().filter(|a| Family::of(a) == family).copied().collect(),
-                load_balancer_ips: lb_ips.iter().filter(|a| Family::of(a) == family).copied().collect(),
-                source_ranges: source_ranges.iter().filter(|n| Family::of(&n.addr()) == family).copied().collect(),
+                node_port: if externally {
+                    p.node_port.unwrap_or(0) as u16
+                } else {
+                    0
+                },
+                external_ips: external_ips
+                    .iter()
+                    .filter(|a| Family::of(a) == family)
+                    .copied()
+                    .collect(),
+                load_balancer_ips: lb_ips
+                    .iter()
+                    .filter(|a| Family::of(a) == family)
+                    .copied()
+                    .collect(),
+                source_ranges: source_ranges
+                    .iter()
+                    .filter(|n| Family::of(&n.addr()) == family)
+                    .copied()
+                    .collect(),
                 external_local,
                 internal_local,
                 affinity_seconds,
@@ -183,13 +221,19 @@ mod tests {
         assert_eq!(ports.len(), 4);
         assert_eq!(ports[0].name.to_string(), "ns/web:http/tcp");
         assert_eq!(ports[1].family, Family::V6);
-        assert!(ports.iter().all(|p| p.node_port == 0 && !p.externally_accessible()));
+        assert!(ports
+            .iter()
+            .all(|p| p.node_port == 0 && !p.externally_accessible()));
     }
 
     #[test]
     fn headless_and_external_name_services_have_no_proxy_ports() {
-        let headless = svc(serde_json::json!({"metadata": {"namespace": "ns", "name": "h"}, "spec": {"clusterIP": "None", "ports": [{"port": 80}]}}));
-        let ext = svc(serde_json::json!({"metadata": {"namespace": "ns", "name": "e"}, "spec": {"type": "ExternalName", "externalName": "example.test"}}));
+        let headless = svc(
+            serde_json::json!({"metadata": {"namespace": "ns", "name": "h"}, "spec": {"clusterIP": "None", "ports": [{"port": 80}]}}),
+        );
+        let ext = svc(
+            serde_json::json!({"metadata": {"namespace": "ns", "name": "e"}, "spec": {"type": "ExternalName", "externalName": "example.test"}}),
+        );
         assert!(service_ports(&headless).is_empty());
         assert!(service_ports(&ext).is_empty());
     }
@@ -205,7 +249,10 @@ mod tests {
         }));
         let p = &service_ports(&s)[0];
         assert_eq!(p.node_port, 31443);
-        assert_eq!(p.load_balancer_ips, vec!["198.51.100.4".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            p.load_balancer_ips,
+            vec!["198.51.100.4".parse::<IpAddr>().unwrap()]
+        );
         assert_eq!(p.external_ips.len(), 1);
         assert!(p.external_local && !p.internal_local);
         assert_eq!(p.affinity_seconds, Some(10800));
@@ -215,7 +262,9 @@ mod tests {
 
     #[test]
     fn external_traffic_policy_means_nothing_for_a_cluster_ip_service() {
-        let s = svc(serde_json::json!({"metadata": {"namespace": "ns", "name": "c"}, "spec": {"clusterIP": "10.96.0.3", "externalTrafficPolicy": "Local", "ports": [{"port": 80, "nodePort": 30080}]}}));
+        let s = svc(
+            serde_json::json!({"metadata": {"namespace": "ns", "name": "c"}, "spec": {"clusterIP": "10.96.0.3", "externalTrafficPolicy": "Local", "ports": [{"port": 80, "nodePort": 30080}]}}),
+        );
         let p = &service_ports(&s)[0];
         assert!(!p.external_local);
         assert_eq!(p.node_port, 0);

@@ -2,12 +2,24 @@ use super::*;
 use crate::service::ServicePortName;
 
 fn node() -> NodeContext {
-    NodeContext { node_name: "node-0".into(), pod_cidrs: vec!["10.244.0.0/16".parse().unwrap(), "fd00:10:244::/56".parse().unwrap()], masquerade_all: false }
+    NodeContext {
+        node_name: "node-0".into(),
+        pod_cidrs: vec![
+            "10.244.0.0/16".parse().unwrap(),
+            "fd00:10:244::/56".parse().unwrap(),
+        ],
+        masquerade_all: false,
+    }
 }
 
 fn port() -> ServicePort {
     ServicePort {
-        name: ServicePortName { namespace: "ns".into(), name: "web".into(), port: "http".into(), proto: Proto::Tcp },
+        name: ServicePortName {
+            namespace: "ns".into(),
+            name: "web".into(),
+            port: "http".into(),
+            proto: Proto::Tcp,
+        },
         family: Family::V4,
         cluster_ip: "10.96.0.20".parse().unwrap(),
         port: 80,
@@ -23,7 +35,16 @@ fn port() -> ServicePort {
 }
 
 fn ep(last: u8, local: bool) -> Endpoint {
-    Endpoint { ip: format!("10.244.{}.{last}", if local { 0 } else { 1 }).parse().unwrap(), port: 8080, ready: true, serving: true, terminating: false, local }
+    Endpoint {
+        ip: format!("10.244.{}.{last}", if local { 0 } else { 1 })
+            .parse()
+            .unwrap(),
+        port: 8080,
+        ready: true,
+        serving: true,
+        terminating: false,
+        local,
+    }
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -34,13 +55,36 @@ fn ip(s: &str) -> IpAddr {
 fn a_cluster_ip_balances_over_every_ready_endpoint() {
     let eps = [ep(1, true), ep(2, false)];
     let r = compile(&port(), &eps, &node());
-    assert_eq!(r.service_ips, vec![(ip("10.96.0.20"), Proto::Tcp, 80, Verdict::Goto("svc-ns/web/tcp/http".into()))]);
+    assert_eq!(
+        r.service_ips,
+        vec![(
+            ip("10.96.0.20"),
+            Proto::Tcp,
+            80,
+            Verdict::Goto("svc-ns/web/tcp/http".into())
+        )]
+    );
     let svc = &r.chains["svc-ns/web/tcp/http"];
-    assert!(matches!(&svc[0], Rule::MasqueradeUnlessFromPods { daddr, port: 80, pod_cidrs, .. } if *daddr == ip("10.96.0.20") && pod_cidrs.len() == 1));
-    assert_eq!(svc[1], Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.0.1:8080".into(), "ep-ns/web/tcp/http@10.244.1.2:8080".into()]));
+    assert!(
+        matches!(&svc[0], Rule::MasqueradeUnlessFromPods { daddr, port: 80, pod_cidrs, .. } if *daddr == ip("10.96.0.20") && pod_cidrs.len() == 1)
+    );
+    assert_eq!(
+        svc[1],
+        Rule::Balance(vec![
+            "ep-ns/web/tcp/http@10.244.0.1:8080".into(),
+            "ep-ns/web/tcp/http@10.244.1.2:8080".into()
+        ])
+    );
     assert_eq!(
         r.chains["ep-ns/web/tcp/http@10.244.1.2:8080"],
-        vec![Rule::MasqueradeIfSource(ip("10.244.1.2")), Rule::Dnat { proto: Proto::Tcp, addr: ip("10.244.1.2"), port: 8080 }]
+        vec![
+            Rule::MasqueradeIfSource(ip("10.244.1.2")),
+            Rule::Dnat {
+                proto: Proto::Tcp,
+                addr: ip("10.244.1.2"),
+                port: 8080
+            }
+        ]
     );
     assert!(r.no_endpoint_ips.is_empty() && r.nodeports.is_empty() && r.affinity_sets.is_empty());
 }
@@ -49,7 +93,10 @@ fn a_cluster_ip_balances_over_every_ready_endpoint() {
 fn no_endpoints_rejects_at_once() {
     let r = compile(&port(), &[], &node());
     assert!(r.service_ips.is_empty() && r.chains.is_empty());
-    assert_eq!(r.no_endpoint_ips, vec![(ip("10.96.0.20"), Proto::Tcp, 80, Verdict::Reject)]);
+    assert_eq!(
+        r.no_endpoint_ips,
+        vec![(ip("10.96.0.20"), Proto::Tcp, 80, Verdict::Reject)]
+    );
 }
 
 #[test]
@@ -67,9 +114,15 @@ fn terminating_endpoints_serve_only_when_nothing_else_does() {
     t.ready = false;
     t.terminating = true;
     let r = compile(&port(), &[t.clone(), ep(1, false)], &node());
-    assert_eq!(r.chains["svc-ns/web/tcp/http"][1], Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.1.1:8080".into()]));
+    assert_eq!(
+        r.chains["svc-ns/web/tcp/http"][1],
+        Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.1.1:8080".into()])
+    );
     let r = compile(&port(), &[t], &node());
-    assert_eq!(r.chains["svc-ns/web/tcp/http"][1], Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.1.9:8080".into()]));
+    assert_eq!(
+        r.chains["svc-ns/web/tcp/http"][1],
+        Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.1.9:8080".into()])
+    );
 }
 
 #[test]
@@ -81,9 +134,20 @@ fn session_affinity_pins_clients_per_endpoint() {
     assert_eq!(r.affinity_sets.len(), 2);
     assert!(r.affinity_sets.values().all(|t| *t == 60));
     let svc = &r.chains["svc-ns/web/tcp/http"];
-    assert_eq!(svc[1], Rule::Affinity { set: "aff-ns/web/tcp/http@10.244.0.1:8080".into(), chain: "ep-ns/web/tcp/http@10.244.0.1:8080".into() });
+    assert_eq!(
+        svc[1],
+        Rule::Affinity {
+            set: "aff-ns/web/tcp/http@10.244.0.1:8080".into(),
+            chain: "ep-ns/web/tcp/http@10.244.0.1:8080".into()
+        }
+    );
     assert!(matches!(svc.last(), Some(Rule::Balance(v)) if v.len() == 2));
-    assert_eq!(r.chains["ep-ns/web/tcp/http@10.244.0.1:8080"][1], Rule::RememberClient { set: "aff-ns/web/tcp/http@10.244.0.1:8080".into() });
+    assert_eq!(
+        r.chains["ep-ns/web/tcp/http@10.244.0.1:8080"][1],
+        Rule::RememberClient {
+            set: "aff-ns/web/tcp/http@10.244.0.1:8080".into()
+        }
+    );
 }
 
 #[test]
@@ -91,8 +155,18 @@ fn a_node_port_with_cluster_policy_masquerades() {
     let mut p = port();
     p.node_port = 30080;
     let r = compile(&p, &[ep(1, false)], &node());
-    assert_eq!(r.nodeports, vec![(Proto::Tcp, 30080, Verdict::Goto("ext-ns/web/tcp/http".into()))]);
-    assert_eq!(r.chains["ext-ns/web/tcp/http"], vec![Rule::Masquerade, Rule::Goto("svc-ns/web/tcp/http".into())]);
+    assert_eq!(
+        r.nodeports,
+        vec![(
+            Proto::Tcp,
+            30080,
+            Verdict::Goto("ext-ns/web/tcp/http".into())
+        )]
+    );
+    assert_eq!(
+        r.chains["ext-ns/web/tcp/http"],
+        vec![Rule::Masquerade, Rule::Goto("svc-ns/web/tcp/http".into())]
+    );
 }
 
 #[test]
@@ -103,23 +177,42 @@ fn external_local_without_local_endpoints_drops_outside_traffic_but_serves_pods_
     p.load_balancer_ips = vec![ip("10.99.1.5")];
     p.health_check_node_port = 32100;
     let r = compile(&p, &[ep(1, false)], &node());
-    assert_eq!(r.no_endpoint_nodeports, vec![(Proto::Tcp, 30080, Verdict::Drop)]);
-    assert_eq!(r.no_endpoint_ips, vec![(ip("10.99.1.5"), Proto::Tcp, 80, Verdict::Drop)]);
+    assert_eq!(
+        r.no_endpoint_nodeports,
+        vec![(Proto::Tcp, 30080, Verdict::Drop)]
+    );
+    assert_eq!(
+        r.no_endpoint_ips,
+        vec![(ip("10.99.1.5"), Proto::Tcp, 80, Verdict::Drop)]
+    );
     let ext = &r.chains["ext-ns/web/tcp/http"];
     assert_eq!(
         ext,
         &vec![
-            Rule::GotoIfFromPods { pod_cidrs: vec!["10.244.0.0/16".parse().unwrap()], chain: "svc-ns/web/tcp/http".into() },
+            Rule::GotoIfFromPods {
+                pod_cidrs: vec!["10.244.0.0/16".parse().unwrap()],
+                chain: "svc-ns/web/tcp/http".into()
+            },
             Rule::MasqueradeIfFromNode,
-            Rule::GotoIfFromNode { chain: "svc-ns/web/tcp/http".into() },
+            Rule::GotoIfFromNode {
+                chain: "svc-ns/web/tcp/http".into()
+            },
         ]
     );
     assert_eq!(r.health_check, Some((32100, 0)));
     // With a local endpoint, outside traffic goes to it, unmasqueraded.
     let r = compile(&p, &[ep(1, false), ep(2, true)], &node());
     assert!(r.no_endpoint_nodeports.is_empty());
-    assert_eq!(r.chains["ext-ns/web/tcp/http"].last(), Some(&Rule::Goto("local-ns/web/tcp/http".into())));
-    assert_eq!(r.chains["local-ns/web/tcp/http"], vec![Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.0.2:8080".into()])]);
+    assert_eq!(
+        r.chains["ext-ns/web/tcp/http"].last(),
+        Some(&Rule::Goto("local-ns/web/tcp/http".into()))
+    );
+    assert_eq!(
+        r.chains["local-ns/web/tcp/http"],
+        vec![Rule::Balance(vec![
+            "ep-ns/web/tcp/http@10.244.0.2:8080".into()
+        ])]
+    );
     assert_eq!(r.health_check, Some((32100, 1)));
 }
 
@@ -128,9 +221,15 @@ fn internal_local_drops_when_nothing_is_local_and_rejects_when_nothing_at_all() 
     let mut p = port();
     p.internal_local = true;
     let r = compile(&p, &[ep(1, false)], &node());
-    assert_eq!(r.no_endpoint_ips, vec![(ip("10.96.0.20"), Proto::Tcp, 80, Verdict::Drop)]);
+    assert_eq!(
+        r.no_endpoint_ips,
+        vec![(ip("10.96.0.20"), Proto::Tcp, 80, Verdict::Drop)]
+    );
     let r = compile(&p, &[ep(1, true)], &node());
-    assert_eq!(r.service_ips[0].3, Verdict::Goto("local-ns/web/tcp/http".into()));
+    assert_eq!(
+        r.service_ips[0].3,
+        Verdict::Goto("local-ns/web/tcp/http".into())
+    );
     let r = compile(&p, &[], &node());
     assert_eq!(r.no_endpoint_ips[0].3, Verdict::Reject);
 }
@@ -143,10 +242,24 @@ fn load_balancer_source_ranges_firewall_the_lb_address_only() {
     p.external_ips = vec![ip("10.99.2.1")];
     p.source_ranges = vec!["10.99.0.0/24".parse().unwrap()];
     let r = compile(&p, &[ep(1, false)], &node());
-    assert_eq!(r.firewall_ips, vec![(ip("10.99.1.5"), Proto::Tcp, 80, Verdict::Goto("fw-ns/web/tcp/http".into()))]);
-    assert_eq!(r.chains["fw-ns/web/tcp/http"], vec![Rule::DropUnlessFrom(vec!["10.99.0.0/24".parse().unwrap()])]);
+    assert_eq!(
+        r.firewall_ips,
+        vec![(
+            ip("10.99.1.5"),
+            Proto::Tcp,
+            80,
+            Verdict::Goto("fw-ns/web/tcp/http".into())
+        )]
+    );
+    assert_eq!(
+        r.chains["fw-ns/web/tcp/http"],
+        vec![Rule::DropUnlessFrom(vec!["10.99.0.0/24".parse().unwrap()])]
+    );
     let captured: Vec<IpAddr> = r.service_ips.iter().map(|s| s.0).collect();
-    assert_eq!(captured, vec![ip("10.96.0.20"), ip("10.99.2.1"), ip("10.99.1.5")]);
+    assert_eq!(
+        captured,
+        vec![ip("10.96.0.20"), ip("10.99.2.1"), ip("10.99.1.5")]
+    );
 }
 
 #[test]
@@ -154,7 +267,14 @@ fn masquerade_all_masquerades_pod_traffic_too() {
     let mut n = node();
     n.masquerade_all = true;
     let r = compile(&port(), &[ep(1, true)], &n);
-    assert_eq!(r.chains["svc-ns/web/tcp/http"][0], Rule::MasqueradeTo { daddr: ip("10.96.0.20"), proto: Proto::Tcp, port: 80 });
+    assert_eq!(
+        r.chains["svc-ns/web/tcp/http"][0],
+        Rule::MasqueradeTo {
+            daddr: ip("10.96.0.20"),
+            proto: Proto::Tcp,
+            port: 80
+        }
+    );
 }
 
 #[test]
