@@ -312,7 +312,7 @@ mod tests {
         assert_eq!(msgs[5].flags & msg::NLM_F_APPEND, msg::NLM_F_APPEND);
         assert_eq!(enc.describe(101), Some("create table inet weft"));
         assert!(enc.describe(104).unwrap().contains("elements 0..1"), "{:?}", enc.describe(104));
-        assert_eq!(enc.describe(105), Some("add rule in chain svc-a (\"ok\") of table inet weft"));
+        assert_eq!(enc.describe(105), Some("add rule in chain svc-a (\"ok\") [immediate] of table inet weft"));
         assert_eq!(enc.describe(106), None);
     }
 

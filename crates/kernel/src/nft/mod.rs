@@ -63,8 +63,9 @@ pub use expr::{
     MetaKey, NatFamily, NatFlags, NatKind, NumgenKind, PayloadBase, Reject,
 };
 pub use msg::DecodeError;
+pub use rule::Rule;
 pub use ruleset::Ruleset;
-pub use set::{KeyType, Set, SetData, SetFlags};
+pub use set::{KeyType, Set, SetData, SetFlags, DYNAMIC_SET_DEFAULT_SIZE};
 pub use table::{Family, Table, TableRef};
 pub use udata::MAX_COMMENT_LEN;
 pub use value::{Data, Reg, Value, Verdict};

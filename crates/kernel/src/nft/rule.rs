@@ -56,6 +56,8 @@ impl Rule {
         if let Some(c) = &self.comment {
             s.push_str(&format!(" ({c:?})"));
         }
+        let kinds: Vec<&str> = self.exprs.iter().map(Expr::kind).collect();
+        s.push_str(&format!(" [{}]", kinds.join(" ")));
         s
     }
 }

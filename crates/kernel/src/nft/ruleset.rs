@@ -6,7 +6,7 @@ use super::chain::Chain;
 use super::elem::Element;
 use super::expr::Expr;
 use super::rule::Rule;
-use super::set::Set;
+use super::set::{Set, DYNAMIC_SET_DEFAULT_SIZE};
 use super::table::{Table, TableRef};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +44,8 @@ impl Ruleset {
     }
 
     /// A form for comparing desired and actual state: no kernel-assigned
-    /// handles, counters and expiry times zeroed, chains, sets and elements
+    /// handles, counters and expiry times zeroed, defaults the kernel fills
+    /// in filled in (the size of a dynamic set), chains, sets and elements
     /// sorted, rules grouped by chain (their order within a chain kept).
     pub fn canonical(&self) -> Ruleset {
         let mut table = self.table.clone();
@@ -57,7 +58,8 @@ impl Ruleset {
             .map(|(s, elems)| {
                 let mut elems: Vec<Element> = elems.iter().cloned().map(|e| Element { expires: None, ..e }).collect();
                 elems.sort_by(|a, b| (&a.key, &a.key_end).cmp(&(&b.key, &b.key_end)));
-                (Set { handle: None, ..s.clone() }, elems)
+                let size = s.size.or(s.flags.dynamic.then_some(DYNAMIC_SET_DEFAULT_SIZE));
+                (Set { handle: None, size, ..s.clone() }, elems)
             })
             .collect();
         sets.sort_by(|a, b| a.0.name.cmp(&b.0.name));

@@ -27,6 +27,9 @@ pub enum KeyType {
 
 const TYPE_BITS: u32 = 6;
 
+/// The size the kernel gives a dynamic set created without one.
+pub const DYNAMIC_SET_DEFAULT_SIZE: u32 = 65535;
+
 impl KeyType {
     fn code(self) -> u32 {
         match self {
