@@ -202,12 +202,8 @@ fn check(op: &Op) -> Result<()> {
             check_comment(|| format!("chain {table}/{}", chain.name), &chain.comment)
         }
         Op::Set { table, set, .. } => check_set(table, set),
-        Op::Elements { table, set, elems, .. } | Op::DeleteElements { table, set, elems } => {
-            for (i, e) in elems.iter().enumerate() {
-                check_element(table, set, i, e)?;
-            }
-            Ok(())
-        }
+        Op::Elements { table, set, elems, .. } => elems.iter().enumerate().try_for_each(|(i, e)| check_element(table, set, i, e, false)),
+        Op::DeleteElements { table, set, elems } => elems.iter().enumerate().try_for_each(|(i, e)| check_element(table, set, i, e, true)),
         Op::Rule { table, rule, .. } | Op::ReplaceRule { table, rule, .. } => {
             check_name("chain", table, &rule.chain)?;
             check_comment(|| format!("{} of table {table}", rule.describe()), &rule.comment)
@@ -232,7 +228,8 @@ fn check_set(table: &TableRef, set: &Set) -> Result<()> {
     Ok(())
 }
 
-fn check_element(table: &TableRef, set: &Set, i: usize, e: &Element) -> Result<()> {
+/// `keys_only`: for deletion, where only keys (and range ends) matter.
+fn check_element(table: &TableRef, set: &Set, i: usize, e: &Element, keys_only: bool) -> Result<()> {
     let object = || format!("element {i} (key {:?}) of set {table}/{}", e.key, set.name);
     let key_len = set.key_len() as usize;
     for (field, v) in [("key", Some(&e.key)), ("key_end", e.key_end.as_ref())] {
@@ -249,6 +246,9 @@ fn check_element(table: &TableRef, set: &Set, i: usize, e: &Element) -> Result<(
         if end < &e.key {
             return Err(invalid(object(), format!("range ends ({end:?}) before it starts")));
         }
+    }
+    if keys_only {
+        return Ok(());
     }
     if e.timeout.is_some() && !set.flags.timeout {
         return Err(invalid(object(), "timeout needs a set with flags.timeout".into()));
