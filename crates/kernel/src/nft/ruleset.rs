@@ -85,8 +85,12 @@ impl Ruleset {
 }
 
 impl Batch {
-    /// Adds everything in `rs`: table, chains, sets, elements, then rules
-    /// (so jumps, lookups and verdict maps find what they refer to).
+    /// Adds everything in `rs`: table, chains, sets, rules, then elements.
+    /// Jumps, lookups and verdict maps find what they refer to, and rules
+    /// bind maps while they are still empty (the kernel re-checks every
+    /// element of a map whenever a rule in another chain binds it). Each new
+    /// element is still checked against every rule that binds its map, so
+    /// keep a big map bound from few chains (examples/nft_bench.rs shards).
     pub fn add_ruleset(&mut self, rs: &Ruleset) -> &mut Self {
         let t = rs.table_ref();
         self.add_table(&rs.table);
@@ -96,11 +100,15 @@ impl Batch {
         for (s, _) in &rs.sets {
             self.add_set(&t, s);
         }
-        for (s, elems) in &rs.sets {
+        // A constant set takes elements only before a rule binds it.
+        for (s, elems) in rs.sets.iter().filter(|(s, _)| s.flags.constant) {
             self.add_elements(&t, s, elems.iter().cloned());
         }
         for r in &rs.rules {
             self.add_rule(&t, r);
+        }
+        for (s, elems) in rs.sets.iter().filter(|(s, _)| !s.flags.constant) {
+            self.add_elements(&t, s, elems.iter().cloned());
         }
         self
     }
