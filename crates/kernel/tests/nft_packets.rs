@@ -114,7 +114,7 @@ fn proxy_ruleset() -> Ruleset {
     .set(sticky_eps, vec![Element::verdict(Value::u32(0), goto("sticky-ep-1")), Element::verdict(Value::u32(1), goto("sticky-ep-2"))])
     .set(affinity(1), vec![])
     .set(affinity(2), vec![]);
-    let key_vmap = |set: &str| [Expr::ipv4_service_key(), vec![Expr::vmap(set, Reg::R1)]].concat();
+    let key_vmap = |set: &str| [Expr::only_ipv4(), Expr::ipv4_service_key(), vec![Expr::vmap(set, Reg::R1)]].concat();
     let dnat_to = |addr: &str| vec![Expr::load(Reg::R1, Value::ipv4(ip(addr))), Expr::load(Reg::R2, Value::port(8080)), Expr::dnat(NatFamily::Ipv4, Reg::R1, Some(Reg::R2))];
     rs.rule(Rule::new("nat-prerouting", key_vmap("services")).with_comment("ClusterIPs"))
         .rule(Rule::new("filter-forward", key_vmap("no-endpoints")))

@@ -80,7 +80,7 @@ fn everything() -> Ruleset {
         .rule(r("filter-forward", [Expr::ct_state_any(ct_state::ESTABLISHED | ct_state::RELATED), vec![Expr::accept()]].concat()))
         .rule(r("filter-forward", vec![Expr::ip_saddr(Reg::R1), Expr::not_in_set("pod-cidrs", Reg::R1), Expr::ip_daddr(Reg::r32(0)), Expr::th_dport(Reg::r32(1)), Expr::in_set("allowed", Reg::R1), Expr::goto("reject-chain")]))
         .rule(r("filter-forward", vec![Expr::meta(MetaKey::IifName, Reg::R1), Expr::in_set("ifaces", Reg::R1), Expr::Cmp { sreg: Reg::R1, op: CmpOp::Gte, data: Value::ifname("a") }, Expr::accept()]))
-        .rule(r("filter-forward", vec![Expr::meta(MetaKey::NfProto, Reg::R1), Expr::cmp_eq(Reg::R1, Value::u8(2)), Expr::reject(Reject::Icmp(3))]))
+        .rule(r("filter-forward", [Expr::only_ipv4(), vec![Expr::reject(Reject::Icmp(3))]].concat()))
         .rule(r("nat-postrouting", [Expr::ct_status_any(ct_status::DNAT), vec![Expr::masquerade()]].concat()))
         .rule(r("nat-postrouting", vec![Expr::load(Reg::R1, Value::port(30000)), Expr::load(Reg::R2, Value::port(40000)), Expr::Masquerade { flags: NatFlags::FULLY_RANDOM, proto: Some(Reg::R1), proto_max: Some(Reg::R2) }]))
         .rule(r("mangle", vec![Expr::Meta { key: MetaKey::Mark, dreg: Reg::R1 }, Expr::in_set("marks", Reg::R1), Expr::load(Reg::R1, Value::u32(0x10)), Expr::MetaSet { key: MetaKey::Mark, sreg: Reg::R1 }, Expr::CtSet { key: CtKey::Mark, sreg: Reg::R1 }]))

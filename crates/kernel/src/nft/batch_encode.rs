@@ -66,7 +66,7 @@ fn verb(mode: Mode) -> &'static str {
 
 fn push(out: &mut Encoded, seq: &mut u32, ty: u16, flags: u16, table: &TableRef, attrs: &AttrWriter, what: String) {
     *seq += 1;
-    put_message(&mut out.bytes, nfnl_type(c::NFNL_SUBSYS_NFTABLES as u8, ty), msg::NLM_F_REQUEST | msg::NLM_F_ACK | flags, *seq, table.family.code() as u8, 0, &attrs.buf);
+    put_message(&mut out.bytes, nfnl_type(c::NFNL_SUBSYS_NFTABLES, ty), msg::NLM_F_REQUEST | msg::NLM_F_ACK | flags, *seq, table.family.code() as u8, 0, &attrs.buf);
     out.msgs.push((*seq, what));
 }
 

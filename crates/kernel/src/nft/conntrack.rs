@@ -54,7 +54,7 @@ pub struct Conntrack {
 }
 
 fn ct_type(msg: u16) -> u16 {
-    nfnl_type(c::NFNL_SUBSYS_CTNETLINK as u8, msg)
+    nfnl_type(c::NFNL_SUBSYS_CTNETLINK, msg)
 }
 
 fn family_of(ip: &IpAddr) -> u8 {

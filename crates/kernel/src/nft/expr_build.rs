@@ -10,7 +10,19 @@ impl Expr {
         Expr::Payload { base, offset, len, dreg }
     }
 
-    /// `ip saddr`
+    /// `meta nfproto ipv4`: in inet (and bridge/netdev) tables, put this
+    /// before `ip_*` loads, as nft does implicitly, so IPv6 packets are not
+    /// read at IPv4 offsets.
+    pub fn only_ipv4() -> Vec<Expr> {
+        vec![Expr::meta(MetaKey::NfProto, Reg::R1), Expr::cmp_eq(Reg::R1, Value::u8(2))]
+    }
+
+    /// `meta nfproto ipv6`, the guard for `ip6_*` loads in inet tables.
+    pub fn only_ipv6() -> Vec<Expr> {
+        vec![Expr::meta(MetaKey::NfProto, Reg::R1), Expr::cmp_eq(Reg::R1, Value::u8(10))]
+    }
+
+    /// `ip saddr` (raw network-header offsets: see [`Expr::only_ipv4`]).
     pub fn ip_saddr(dreg: Reg) -> Expr {
         Expr::payload(PayloadBase::Network, 12, 4, dreg)
     }

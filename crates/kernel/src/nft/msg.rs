@@ -110,7 +110,7 @@ pub(crate) fn put_message(out: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, fami
     out.extend_from_slice(&seq.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
     out.push(family);
-    out.push(sys::NFNETLINK_V0 as u8);
+    out.push(sys::NFNETLINK_V0);
     out.extend_from_slice(&res_id.to_be_bytes());
     out.extend_from_slice(attrs);
     out.resize(align4(out.len()), 0);

@@ -14,7 +14,7 @@ use super::table::{Family, Table, TableRef};
 use crate::error::{Error, Result};
 
 fn nft_type(msg: u16) -> u16 {
-    nfnl_type(c::NFNL_SUBSYS_NFTABLES as u8, msg)
+    nfnl_type(c::NFNL_SUBSYS_NFTABLES, msg)
 }
 
 impl Nft {

@@ -46,7 +46,7 @@ impl KeyType {
         }
     }
 
-    pub fn len(self) -> u32 {
+    pub fn size(self) -> u32 {
         match self {
             KeyType::Ipv4Addr | KeyType::Mark | KeyType::IfIndex | KeyType::CtState | KeyType::Integer32 => 4,
             KeyType::Ipv6Addr | KeyType::IfName => 16,
@@ -90,8 +90,8 @@ impl KeyType {
     /// Bytes of a key made of these fields (each padded to 4 when concatenated).
     pub fn key_len(fields: &[KeyType]) -> u32 {
         match fields {
-            [one] => one.len(),
-            many => many.iter().map(|f| f.len().div_ceil(4) * 4).sum(),
+            [one] => one.size(),
+            many => many.iter().map(|f| f.size().div_ceil(4) * 4).sum(),
         }
     }
 }
@@ -242,7 +242,7 @@ impl Set {
                     d.nest(c::NFTA_SET_DESC_CONCAT, |cc| {
                         for f in &self.key {
                             cc.nest(c::NFTA_LIST_ELEM, |el| {
-                                el.be32(c::NFTA_SET_FIELD_LEN, f.len());
+                                el.be32(c::NFTA_SET_FIELD_LEN, f.size());
                             });
                         }
                     });

@@ -141,7 +141,7 @@ impl Reg {
 
     /// The 32-bit register `n` (0..16).
     pub const fn r32(n: u32) -> Reg {
-        if n % 4 == 0 {
+        if n & 3 == 0 {
             Reg(n / 4 + 1)
         } else {
             Reg(c::NFT_REG32_00 + n)
