@@ -19,13 +19,22 @@ pub enum ErrorKind {
 /// "cannot <op> <object>: <cause>; <hint>", e.g.
 /// "cannot create link weft0 (bridge): File exists (os error 17); it already exists: delete it or pick another name".
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {op} {object}: {source}{}", hint_suffix(.kind))]
+#[error("cannot {op} {object}: {source}{}{}", detail_suffix(.detail), hint_suffix(.kind))]
 pub struct Error {
     op: &'static str,
     object: String,
     kind: ErrorKind,
     #[source]
     source: io::Error,
+    /// The kernel's own words (netlink extended ack), when it gave some.
+    detail: Option<String>,
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    match detail {
+        Some(d) => format!(" ({d})"),
+        None => String::new(),
+    }
 }
 
 fn hint_suffix(kind: &ErrorKind) -> &'static str {
@@ -46,7 +55,25 @@ impl Error {
             object: object.into(),
             kind,
             source,
+            detail: None,
         }
+    }
+
+    /// Adds the kernel's explanation (extended ack) to the message.
+    /// Appends to the explanation (the kernel's extended ack, or context).
+    pub fn with_detail(mut self, detail: Option<String>) -> Self {
+        if let Some(d) = detail.filter(|d| !d.is_empty()) {
+            self.detail = Some(match self.detail.take() {
+                Some(old) => format!("{old}; {d}"),
+                None => d,
+            });
+        }
+        self
+    }
+
+    /// The object the failed operation was on, e.g. "set inet weft/services".
+    pub fn object(&self) -> &str {
+        &self.object
     }
 
     pub(crate) fn from_nl(op: &'static str, object: impl Into<String>, e: rtnetlink::Error) -> Self {
@@ -63,6 +90,7 @@ impl Error {
             object: object.into(),
             kind: ErrorKind::Invalid,
             source: io::Error::new(io::ErrorKind::InvalidInput, why.into()),
+            detail: None,
         }
     }
 
@@ -92,7 +120,7 @@ fn kind_of(e: &io::Error) -> ErrorKind {
         }
         Some(libc::EEXIST) => ErrorKind::Exists,
         Some(libc::EPERM | libc::EACCES) => ErrorKind::Permission,
-        Some(libc::EBUSY) => ErrorKind::Busy,
+        Some(libc::EBUSY | libc::ERESTART) => ErrorKind::Busy,
         Some(libc::EINVAL | libc::ERANGE | libc::EOPNOTSUPP) => ErrorKind::Invalid,
         _ => match e.kind() {
             io::ErrorKind::NotFound => ErrorKind::NotFound,

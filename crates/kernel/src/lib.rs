@@ -6,6 +6,8 @@
 //! - [`Handle`]: an rtnetlink connection bound to one netns, with links, veths,
 //!   bridges, vxlan, addresses, routes, neighbours and FDB entries.
 //! - [`sysctl`]: /proc/sys writes made from a thread inside the target netns.
+//! - [`nft`]: nf_tables rulesets (typed, atomic batches, read-back) and
+//!   conntrack entries, over nfnetlink.
 //!
 //! Everything goes through netlink or /proc/sys; nothing shells out.
 
@@ -16,6 +18,7 @@ mod handle;
 mod link;
 mod neigh;
 mod netns;
+pub mod nft;
 mod route;
 pub mod sysctl;
 mod veth;
