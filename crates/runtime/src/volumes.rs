@@ -34,6 +34,14 @@ pub struct PodVolumes {
 }
 
 impl PodVolumes {
+    /// configMap, secret, downwardAPI and projected volumes are always mounted
+    /// read-only, as upstream does since 1.10.
+    fn api_data(&self, name: &str) -> bool {
+        self.written.contains_key(name)
+    }
+}
+
+impl PodVolumes {
     /// Makes every volume of the pod ready, or says which one cannot be and why.
     pub async fn sync(&mut self, client: &kube::Client, pod: &Pod, pod_dir: &Path) -> Result<(), VolumeError> {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
@@ -133,7 +141,7 @@ impl PodVolumes {
                 std::fs::create_dir_all(&src).map_err(|e| format!("{what}: creating subPath {}: {e}", src.display()))?;
             }
             let is_dir = std::fs::metadata(&src).map(|m| m.is_dir()).unwrap_or(true);
-            out.push(MountReq { src, target: PathBuf::from(&m.mount_path), read_only: m.read_only.unwrap_or(false), dir: is_dir, what });
+            out.push(MountReq { src, target: PathBuf::from(&m.mount_path), read_only: m.read_only.unwrap_or(false) || self.api_data(&m.name), dir: is_dir, what });
         }
         Ok(out)
     }
