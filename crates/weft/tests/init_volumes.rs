@@ -129,6 +129,9 @@ spec:
   - name: c
     image: debian
     command: [sh, -c, 'cat /etc/weft-app/conf/app.conf; stat -c %a /etc/weft-app/conf/app.conf; ls /etc/weft-app; cat /weft-secrets/password; echo; cat /weft-info/labels; echo; touch /etc/weft-app/new 2>/dev/null || echo read-only; test -f /etc/passwd && echo etc-kept; sleep 3600']
+    readinessProbe:
+      exec: {command: [grep, -q, color=red, /etc/weft-app/conf/app.conf]}
+      periodSeconds: 1
     volumeMounts:
     - {name: config, mountPath: /etc/weft-app}
     - {name: secret, mountPath: /weft-secrets}
@@ -147,6 +150,11 @@ spec:
     );
     let text = wait_log(&c, "files", "c", "etc-kept");
     assert_eq!(text, "color=blue\n400\nconf\ns3cret\napp=\"files\"\nread-only\netc-kept\n");
+    // An update of the config map reaches the running container (the exec probe looks
+    // from inside it, through its mounts).
+    assert_eq!(c.ok(&["get", "pod", "files", "-o", "jsonpath={.status.containerStatuses[0].ready}"]), "false");
+    c.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  app.conf: \"color=red\\n\"\n");
+    c.eventually(90, "the update seen in the container", || c.ok(&["get", "pod", "files", "-o", "jsonpath={.status.containerStatuses[0].ready}"]) == "true");
     for p in ["/etc/weft-app", "/weft-secrets", "/weft-info"] {
         assert!(!Path::new(p).exists(), "the host got {p}");
     }

@@ -121,7 +121,7 @@ fn exec_startup_and_readiness_probes_follow_files_in_the_container() {
         ready_flag.display()
     ));
     let status = |f: &str| c.ok(&["get", "pod", "flags", "-o", &format!("jsonpath={{.status.containerStatuses[0].{f}}}")]);
-    c.eventually(60, "the container running", || status("state.running.startedAt") != "");
+    c.eventually(60, "the container running", || !status("state.running.startedAt").is_empty());
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!((status("started").as_str(), status("ready").as_str()), ("false", "false"), "not started before the startup probe passes");
     std::fs::write(&ready_flag, "").unwrap();
