@@ -12,14 +12,41 @@ use std::sync::{Arc, Mutex};
 pub const NORMAL: &str = "Normal";
 pub const WARNING: &str = "Warning";
 
+type Key = (String, String, String, String);
 /// (pod uid, fieldPath, reason, message) → (event name, count).
-type Seen = HashMap<(String, String, String, String), (String, i32)>;
+type Seen = HashMap<Key, (String, i32)>;
+
+/// client-go's spam filter: each event key may be written 25 times in a burst, then
+/// once per 5 minutes, so a probe failing every second does not write every second.
+const BURST: f64 = 25.0;
+const REFILL_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Clone)]
 pub struct Recorder {
     client: kube::Client,
     node: String,
     seen: Arc<Mutex<Seen>>,
+    budget: Arc<Mutex<SpamFilter>>,
+}
+
+/// A token bucket per event key.
+#[derive(Default)]
+struct SpamFilter(HashMap<Key, (f64, std::time::Instant)>);
+
+impl SpamFilter {
+    fn allow(&mut self, key: &Key, now: std::time::Instant) -> bool {
+        if self.0.len() > 4096 {
+            self.0.retain(|_, (_, last)| now.duration_since(*last) < REFILL_EVERY * BURST as u32);
+        }
+        let (tokens, last) = self.0.entry(key.clone()).or_insert((BURST, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() / REFILL_EVERY.as_secs_f64()).min(BURST);
+        *last = now;
+        if *tokens < 1.0 {
+            return false;
+        }
+        *tokens -= 1.0;
+        true
+    }
 }
 
 /// Which object an event is about: a pod, or one of its containers.
@@ -50,7 +77,7 @@ impl Subject {
 
 impl Recorder {
     pub fn new(client: kube::Client, node: &str) -> Recorder {
-        Recorder { client, node: node.to_string(), seen: Default::default() }
+        Recorder { client, node: node.to_string(), seen: Default::default(), budget: Default::default() }
     }
 
     /// Records an event in the background: a lost event never holds up a pod.
@@ -58,6 +85,9 @@ impl Recorder {
         let this = self.clone();
         let (subject, type_, reason, message) = (subject.clone(), type_.to_string(), reason.to_string(), message.into());
         tracing::debug!(pod = %format!("{}/{}", subject.namespace, subject.name), %reason, %message, "event");
+        if !self.take_token(&(subject.uid.clone(), subject.field_path.clone(), reason.clone(), message.clone())) {
+            return;
+        }
         tokio::spawn(async move {
             if let Err(e) = this.write(&subject, &type_, &reason, &message).await {
                 tracing::debug!(%reason, "event not recorded: {e}");
@@ -107,8 +137,32 @@ impl Recorder {
         Ok(())
     }
 
+    fn take_token(&self, key: &Key) -> bool {
+        self.budget.lock().unwrap().allow(key, std::time::Instant::now())
+    }
+
     /// Forgets a pod's aggregation keys once the pod is gone.
     pub fn forget(&self, uid: &str) {
         self.seen.lock().unwrap().retain(|k, _| k.0 != uid);
+        self.budget.lock().unwrap().0.retain(|k, _| k.0 != uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_repeated_event_is_written_25_times_then_once_per_5_minutes() {
+        let mut f = SpamFilter::default();
+        let key: Key = ("uid".into(), "spec.containers{c}".into(), "Unhealthy".into(), "Readiness probe failed: x".into());
+        let t0 = Instant::now();
+        let allowed = (0..100).filter(|i| f.allow(&key, t0 + Duration::from_secs(*i))).count();
+        assert_eq!(allowed, 25);
+        assert!(f.allow(&key, t0 + Duration::from_secs(400)), "a token came back after 5 minutes");
+        assert!(!f.allow(&key, t0 + Duration::from_secs(401)));
+        let other: Key = ("uid".into(), "spec.containers{c}".into(), "Killing".into(), "m".into());
+        assert!(f.allow(&other, t0 + Duration::from_secs(401)), "keys are counted apart");
     }
 }
