@@ -128,7 +128,7 @@ spec:
   containers:
   - name: c
     image: debian
-    command: [sh, -c, 'cat /etc/weft-app/conf/app.conf; stat -c %a /etc/weft-app/conf/app.conf; ls /etc/weft-app; cat /weft-secrets/password; echo; cat /weft-info/labels; echo; touch /etc/weft-app/new 2>/dev/null || echo read-only; test -f /etc/passwd && echo etc-kept; sleep 3600']
+    command: [sh, -c, 'cat /etc/weft-app/conf/app.conf; stat -c %a /etc/weft-app/conf/app.conf; ls /etc/weft-app; cat /weft-secrets/password; echo; cat /weft-info/labels; echo; touch /etc/weft-app/new 2>/dev/null || echo read-only; grep -q 10.96.0.10 /etc/resolv.conf && echo dns-kept; test -f /etc/passwd && echo etc-kept; sleep 3600']
     readinessProbe:
       exec: {command: [grep, -q, color=red, /etc/weft-app/conf/app.conf]}
       periodSeconds: 1
@@ -149,7 +149,7 @@ spec:
 "#,
     );
     let text = wait_log(&c, "files", "c", "etc-kept");
-    assert_eq!(text, "color=blue\n400\nconf\ns3cret\napp=\"files\"\nread-only\netc-kept\n");
+    assert_eq!(text, "color=blue\n400\nconf\ns3cret\napp=\"files\"\nread-only\ndns-kept\netc-kept\n");
     // An update of the config map reaches the running container (the exec probe looks
     // from inside it, through its mounts).
     assert_eq!(c.ok(&["get", "pod", "files", "-o", "jsonpath={.status.containerStatuses[0].ready}"]), "false");

@@ -168,3 +168,14 @@ fn a_container_that_ignores_sigterm_is_killed_after_the_grace_period() {
     c.ok(&["delete", "pod", "stubborn", "--timeout=60s"]);
     c.eventually(10, "the process to be gone", || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err());
 }
+
+#[test]
+fn a_host_network_pod_is_probed_at_its_nodes_ip() {
+    let c = Cluster::start();
+    c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: hostnet\nspec:\n  nodeName: node-2\n  hostNetwork: true\n  containers:\n  - name: c\n    image: registry.k8s.io/e2e-test-images/agnhost:2.52\n    args: [netexec, --http-port=8099]\n    readinessProbe:\n      tcpSocket: {port: 8099}\n      periodSeconds: 1\n    livenessProbe:\n      httpGet: {path: /healthz, port: 8099}\n      periodSeconds: 1\n");
+    c.eventually(60, "hostnet Ready", || ready(&c, "hostnet") == "True");
+    let node_ip = c.ok(&["get", "node", "node-2", "-o", "jsonpath={.status.addresses[0].address}"]);
+    assert_eq!(c.ok(&["get", "pod", "hostnet", "-o", "jsonpath={.status.podIP}"]), node_ip);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(c.ok(&["get", "pod", "hostnet", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"]), "0", "the liveness probe passes");
+}
