@@ -171,7 +171,7 @@ pub fn field(pod: &Pod, path: &str) -> Option<String> {
     })
 }
 
-fn resource(c: &Container, r: &str) -> Option<String> {
+pub(crate) fn resource(c: &Container, r: &str) -> Option<String> {
     let res = c.resources.as_ref();
     let get = |limits: bool, k: &str| {
         let m = if limits { res.and_then(|r| r.limits.as_ref()) } else { res.and_then(|r| r.requests.as_ref()) };

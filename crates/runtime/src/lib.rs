@@ -2,17 +2,34 @@
 //! only through kube-rs, so the same agent runs against any cluster.
 //!
 //! It registers the node, heartbeats its Lease, and runs the pods bound to it: a
-//! sandbox (network namespace + CNI) per pod, containers as host processes inside it
-//! (see `image` for what runs), status back to the API, graceful deletion.
+//! sandbox (network namespace + CNI) per pod, volumes, init containers then containers
+//! as host processes inside it (see `image` for what runs), probes, lifecycle hooks,
+//! status and events back to the API, graceful deletion.
 
+mod container_start;
+mod container_stop;
 pub mod dns_files;
 pub mod env;
+mod events;
+mod hooks;
 pub mod image;
+pub mod mount_exec;
+pub mod mount_plan;
 mod node;
 mod node_routes;
+pub mod pod_status;
 mod pods;
+pub mod probe;
+pub mod probe_exec;
+pub mod probe_net;
+mod probe_run;
 mod process;
+pub mod start_order;
+mod volume_files;
+pub mod volume_source;
+mod volumes;
 mod worker;
+mod worker_status;
 
 pub use node::NodeConfig;
 

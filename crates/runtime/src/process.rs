@@ -1,7 +1,8 @@
 //! A container as a host process inside its pod: the pod's network namespace, a mount
 //! namespace of its own where the pod's resolv.conf and hosts are bind-mounted over
 //! the host's (the host's files are never touched), a UTS namespace with the pod's
-//! hostname, and a session of its own so that signals reach everything it started.
+//! hostname, its volumes (see `mount_plan`), and a session of its own so that signals
+//! reach everything it started.
 
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
@@ -16,7 +17,9 @@ pub struct Spawn<'a> {
     pub program: &'a Path,
     pub args: &'a [String],
     pub env: &'a [(String, String)],
-    pub cwd: Option<&'a Path>,
+    /// The container's volume mounts and working directory, done after the binds of
+    /// resolv.conf and hosts (see `mount_plan`).
+    pub mounts: &'a std::sync::Arc<crate::mount_exec::Prepared>,
     /// The pod's network namespace (the node's for hostNetwork pods).
     pub netns: BorrowedFd<'a>,
     pub hostname: &'a str,
@@ -38,9 +41,6 @@ pub fn spawn(s: &Spawn<'_>) -> std::io::Result<tokio::process::Child> {
     let log2 = log.try_clone()?;
     let mut cmd = tokio::process::Command::new(s.program);
     cmd.args(s.args).env_clear().envs(s.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).stdout(log).stderr(log2).kill_on_drop(false);
-    if let Some(cwd) = s.cwd {
-        cmd.current_dir(cwd);
-    }
     let netns: OwnedFd = s.netns.try_clone_to_owned()?;
     let resolv_src = cstring(s.resolv_conf)?;
     let hosts_src = cstring(s.hosts)?;
@@ -48,6 +48,7 @@ pub fn spawn(s: &Spawn<'_>) -> std::io::Result<tokio::process::Child> {
     let hosts_dst = CString::new("/etc/hosts").unwrap();
     let root = CString::new("/").unwrap();
     let hostname = s.hostname.to_string();
+    let mounts = s.mounts.clone();
     // SAFETY: the closure only makes syscalls on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
@@ -57,6 +58,7 @@ pub fn spawn(s: &Spawn<'_>) -> std::io::Result<tokio::process::Child> {
             mount(None::<&std::ffi::CStr>, root.as_c_str(), None::<&std::ffi::CStr>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&std::ffi::CStr>)?;
             mount(Some(resolv_src.as_c_str()), resolv_dst.as_c_str(), None::<&std::ffi::CStr>, MsFlags::MS_BIND, None::<&std::ffi::CStr>)?;
             mount(Some(hosts_src.as_c_str()), hosts_dst.as_c_str(), None::<&std::ffi::CStr>, MsFlags::MS_BIND, None::<&std::ffi::CStr>)?;
+            mounts.run_in_child()?;
             nix::unistd::sethostname(&hostname)?;
             nix::unistd::setsid()?;
             Ok(())
@@ -87,9 +89,14 @@ pub fn command_in(pid: u32, program: &str, args: &[String]) -> std::io::Result<t
     let open = |ns: &str| -> std::io::Result<OwnedFd> { Ok(std::fs::File::open(proc_dir.join("ns").join(ns))?.into()) };
     let (ipc, uts, net, mnt) = (open("ipc")?, open("uts")?, open("net")?, open("mnt")?);
     let environ = std::fs::read(proc_dir.join("environ"))?;
-    let cwd = std::fs::read_link(proc_dir.join("cwd")).unwrap_or_else(|_| PathBuf::from("/"));
+    // The container's root and working directory as fds: a container whose volumes
+    // needed a root of its own (see `mount_plan`) is chrooted, and its paths mean
+    // something only from there.
+    let root: OwnedFd = std::fs::File::open(proc_dir.join("root"))?.into();
+    let cwd: OwnedFd = std::fs::File::open(proc_dir.join("cwd"))?.into();
+    let dot = CString::new(".").unwrap();
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env_clear().current_dir(&cwd).kill_on_drop(true);
+    cmd.args(args).env_clear().kill_on_drop(true);
     for kv in environ.split(|b| *b == 0).filter(|kv| !kv.is_empty()) {
         let kv = String::from_utf8_lossy(kv);
         if let Some((k, v)) = kv.split_once('=') {
@@ -104,6 +111,9 @@ pub fn command_in(pid: u32, program: &str, args: &[String]) -> std::io::Result<t
             setns(net.as_fd(), CloneFlags::CLONE_NEWNET)?;
             // Last: the mount namespace changes what paths mean, the fds above do not care.
             setns(mnt.as_fd(), CloneFlags::CLONE_NEWNS)?;
+            nix::unistd::fchdir(&root)?;
+            nix::unistd::chroot(dot.as_c_str())?;
+            nix::unistd::fchdir(&cwd)?;
             Ok(())
         });
     }

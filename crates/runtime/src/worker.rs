@@ -1,35 +1,48 @@
-//! One pod's life on this node: sandbox (netns + CNI), containers as host processes,
-//! restarts per `restartPolicy`, status to the API, graceful stop and clean-up.
+//! One pod's life on this node: sandbox (netns + CNI), volumes, init containers then
+//! containers as host processes, probes, restarts per `restartPolicy`, status to the
+//! API, graceful stop and clean-up. Starting is in `container_start`, stopping in
+//! `container_stop`, the status in `worker_status`.
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use kube::api::Api;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, OnceCell};
+use tokio::time::Instant;
 use weft_kernel::Netns;
 
 use crate::dns_files;
-use crate::env;
-use crate::image::{self, Launch, RealHost};
+use crate::events::{Recorder, Subject};
 use crate::node::NodeConfig;
+use crate::probe_run::{self, Report};
 use crate::process;
+use crate::start_order;
+use crate::volumes::PodVolumes;
 
 /// What every pod worker on the node shares.
 pub struct Shared {
     pub client: kube::Client,
     pub cfg: NodeConfig,
     cni: OnceCell<weft_cni::NetConfig>,
+    pub recorder: Recorder,
+    /// The node's network namespace: probes and HTTP hooks connect from it, as the
+    /// kubelet does from the node (None: the agent's own, in cluster mode).
+    pub node_netns: Option<Arc<Netns>>,
 }
 
 impl Shared {
     pub async fn new(client: kube::Client, cfg: NodeConfig) -> Result<Shared> {
         std::fs::create_dir_all(cfg.pods_dir()).with_context(|| format!("creating {}", cfg.pods_dir().display()))?;
-        Ok(Shared { client, cfg, cni: OnceCell::new() })
+        let node_netns = match &cfg.netns {
+            Some(p) => Some(Arc::new(Netns::open(p).with_context(|| format!("opening node {}'s netns {}", cfg.name, p.display()))?)),
+            None => None,
+        };
+        let recorder = Recorder::new(client.clone(), &cfg.name);
+        Ok(Shared { client, cfg, cni: OnceCell::new(), recorder, node_netns })
     }
 
     /// The CNI config, once the node has its pod CIDRs (node IPAM assigns them).
@@ -87,6 +100,7 @@ impl Shared {
             let _ = Netns::remove(&dir.join("netns"));
         }
         let _ = std::fs::remove_dir_all(dir);
+        self.recorder.forget(uid);
     }
 }
 
@@ -98,35 +112,116 @@ pub(crate) fn kill_recorded(pod_dir: &Path) {
     }
 }
 
-struct Run {
-    name: String,
-    pid: Option<u32>,
-    restarts: u32,
-    state: Value,
-    last_state: Value,
+/// One container of the pod (init containers first, then the app containers).
+pub(crate) struct Run {
+    pub name: String,
+    pub init: bool,
+    /// An init container with `restartPolicy: Always`.
+    pub sidecar: bool,
+    pub pid: Option<u32>,
+    /// Counts the container's runs; probe and hook reports carry it, so stale ones are
+    /// ignored.
+    pub instance: u64,
+    pub restarts: u32,
+    pub state: Value,
+    pub last_state: Value,
     /// When the container may start again (restart back-off).
-    next_start: Option<tokio::time::Instant>,
-    backoff: Duration,
+    pub next_start: Option<Instant>,
+    pub backoff: Duration,
+    pub started_at: Option<Instant>,
+    pub readiness_ok: bool,
+    pub startup_ok: bool,
+    pub post_start_pending: bool,
+    pub started_once: bool,
+    /// Being stopped (probe failure, failed postStart, pod finished).
+    pub killing: bool,
+    pub probes: Option<tokio::task::AbortHandle>,
+    /// Becomes true when the current run's process has exited.
+    pub exited: Option<watch::Receiver<bool>>,
 }
 
-struct Worker {
-    sh: Arc<Shared>,
-    uid: String,
-    pod: Pod,
-    dir: PathBuf,
-    netns: Option<Netns>,
-    ips: Vec<String>,
-    runs: Vec<Run>,
-    exits: (mpsc::UnboundedSender<(usize, u32, Option<i32>)>, mpsc::UnboundedReceiver<(usize, u32, Option<i32>)>),
-    sandbox_error: Option<String>,
-    last_status: Value,
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+impl Run {
+    fn new(c: &Container, init: bool, pod_has_init: bool) -> Run {
+        let waiting = if pod_has_init { "PodInitializing" } else { "ContainerCreating" };
+        Run {
+            name: c.name.clone(),
+            init,
+            sidecar: init && c.restart_policy.as_deref() == Some("Always"),
+            pid: None,
+            instance: 0,
+            restarts: 0,
+            state: json!({"waiting": {"reason": waiting}}),
+            last_state: json!({}),
+            next_start: None,
+            backoff: FIRST_BACKOFF,
+            started_at: None,
+            readiness_ok: false,
+            startup_ok: false,
+            post_start_pending: false,
+            started_once: false,
+            killing: false,
+            probes: None,
+            exited: None,
+        }
+    }
+
+    /// Started: running, its startup probe passed and its postStart hook done.
+    pub fn started(&self) -> bool {
+        self.pid.is_some() && self.startup_ok && !self.post_start_pending
+    }
+
+    pub fn ready(&self) -> bool {
+        self.started() && self.readiness_ok && !self.killing
+    }
+
+    pub fn slot(&self) -> start_order::Slot {
+        start_order::Slot {
+            init: self.init,
+            sidecar: self.sidecar,
+            running: self.pid.is_some(),
+            started: self.started(),
+            started_once: self.started_once,
+            terminated: self.state.pointer("/terminated/exitCode").and_then(Value::as_i64),
+        }
+    }
+}
+
+pub(crate) type Exit = (usize, u64, Option<i32>);
+pub(crate) type HookDone = (usize, u64, Result<(), String>);
+
+pub(crate) struct Worker {
+    pub sh: Arc<Shared>,
+    pub uid: String,
+    pub pod: Pod,
+    pub dir: PathBuf,
+    pub netns: Option<Netns>,
+    pub ips: Vec<String>,
+    pub runs: Vec<Run>,
+    pub exits: (mpsc::UnboundedSender<Exit>, mpsc::UnboundedReceiver<Exit>),
+    pub probes: (probe_run::Sender, mpsc::UnboundedReceiver<(usize, u64, Report)>),
+    pub hooks: (mpsc::UnboundedSender<HookDone>, mpsc::UnboundedReceiver<HookDone>),
+    pub sandbox_error: Option<String>,
+    pub volumes: PodVolumes,
+    /// Why the pod's volumes are not ready: (unsupported?, message).
+    pub volume_error: Option<(bool, String)>,
+    pub volumes_ready: bool,
+    pub next_volume_sync: Instant,
+    /// Every init container has done its part once (sticky, as upstream).
+    pub initialized: bool,
+    /// Succeeded or Failed: nothing runs again.
+    pub final_phase: Option<&'static str>,
+    pub terminating: bool,
+    /// Condition type → (status, lastTransitionTime).
+    pub transitions: BTreeMap<String, (bool, String)>,
+    pub last_status: Value,
 }
 
 pub async fn run(sh: Arc<Shared>, uid: String, mut rx: watch::Receiver<Option<Pod>>) {
     let Some(pod) = rx.borrow().clone() else { return };
-    let dir = sh.cfg.pods_dir().join(&uid);
-    let runs = pod.spec.as_ref().map(|s| s.containers.iter().map(|c| Run::new(&c.name)).collect()).unwrap_or_default();
-    let mut w = Worker { sh, uid, pod, dir, netns: None, ips: vec![], runs, exits: mpsc::unbounded_channel(), sandbox_error: None, last_status: Value::Null };
+    let mut w = Worker::new(sh, uid, pod);
     if w.pod.metadata.deletion_timestamp.is_none() {
         if let Err(e) = w.start_sandbox().await {
             tracing::warn!(pod = %w.name(), error = %format!("{e:#}"), "creating the pod sandbox");
@@ -142,8 +237,10 @@ pub async fn run(sh: Arc<Shared>, uid: String, mut rx: watch::Receiver<Option<Po
             crate::pods::finish_deletion(&w.sh.client, &w.pod).await;
             return;
         }
-        if w.sandbox_error.is_none() {
+        if w.sandbox_error.is_none() && w.final_phase.is_none() {
+            w.sync_volumes().await;
             w.start_due().await;
+            w.finish_if_done();
         }
         w.post_status().await;
         tokio::select! {
@@ -159,7 +256,9 @@ pub async fn run(sh: Arc<Shared>, uid: String, mut rx: watch::Receiver<Option<Po
                     }
                 }
             }
-            Some((i, pid, code)) = w.exits.1.recv() => w.exited(i, pid, code),
+            Some((i, instance, code)) = w.exits.1.recv() => w.exited(i, instance, code),
+            Some((i, instance, report)) = w.probes.1.recv() => w.on_probe(i, instance, report),
+            Some((i, instance, result)) = w.hooks.1.recv() => w.on_post_start(i, instance, result),
             _ = tick.tick() => {
                 if w.sandbox_error.is_some() {
                     w.sandbox_error = w.start_sandbox().await.err().map(|e| format!("{e:#}"));
@@ -169,23 +268,83 @@ pub async fn run(sh: Arc<Shared>, uid: String, mut rx: watch::Receiver<Option<Po
     }
 }
 
-impl Run {
-    fn new(name: &str) -> Run {
-        Run { name: name.into(), pid: None, restarts: 0, state: json!({"waiting": {"reason": "ContainerCreating"}}), last_state: json!({}), next_start: None, backoff: Duration::from_secs(1) }
-    }
-}
-
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl Worker {
-    fn name(&self) -> String {
+    fn new(sh: Arc<Shared>, uid: String, pod: Pod) -> Worker {
+        let dir = sh.cfg.pods_dir().join(&uid);
+        let spec = pod.spec.clone().unwrap_or_default();
+        let inits = spec.init_containers.clone().unwrap_or_default();
+        let has_init = !inits.is_empty();
+        let runs = inits.iter().map(|c| Run::new(c, true, has_init)).chain(spec.containers.iter().map(|c| Run::new(c, false, has_init))).collect();
+        // Transition times survive a restart of weft: start from what the API has.
+        let transitions = pod
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+            .filter_map(|c| Some((c.type_.clone(), (c.status == "True", c.last_transition_time.as_ref()?.0.to_string()))))
+            .collect();
+        Worker {
+            sh,
+            uid,
+            pod,
+            dir,
+            netns: None,
+            ips: vec![],
+            runs,
+            exits: mpsc::unbounded_channel(),
+            probes: mpsc::unbounded_channel(),
+            hooks: mpsc::unbounded_channel(),
+            sandbox_error: None,
+            volumes: PodVolumes::default(),
+            volume_error: None,
+            volumes_ready: false,
+            next_volume_sync: Instant::now(),
+            initialized: false,
+            final_phase: None,
+            terminating: false,
+            transitions,
+            last_status: Value::Null,
+        }
+    }
+
+    pub fn name(&self) -> String {
         format!("{}/{}", self.pod.metadata.namespace.as_deref().unwrap_or_default(), self.pod.metadata.name.as_deref().unwrap_or_default())
     }
 
-    fn host_network(&self) -> bool {
+    pub fn host_network(&self) -> bool {
         self.pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false)
+    }
+
+    pub fn restart_policy(&self) -> String {
+        self.pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into())
+    }
+
+    /// The spec of the i-th container (init containers first).
+    pub fn spec_of(&self, i: usize) -> Option<Container> {
+        let spec = self.pod.spec.as_ref()?;
+        let inits = spec.init_containers.as_deref().unwrap_or_default();
+        if i < inits.len() {
+            Some(inits[i].clone())
+        } else {
+            spec.containers.get(i - inits.len()).cloned()
+        }
+    }
+
+    pub fn subject(&self, i: usize) -> Subject {
+        let r = &self.runs[i];
+        Subject::container(&self.pod, r.init, &r.name)
+    }
+
+    pub fn pod_ip(&self) -> Option<std::net::IpAddr> {
+        self.ips.first().and_then(|ip| ip.parse().ok())
+    }
+
+    /// The pod's grace period (`terminationGracePeriodSeconds`, default 30s).
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30).max(0) as u64)
     }
 
     /// The pod's netns (created or found) and its addresses through CNI.
@@ -226,286 +385,177 @@ impl Worker {
         Ok(())
     }
 
-    /// Starts every container that is due: not running, not finished for good, and
-    /// past its back-off.
-    async fn start_due(&mut self) {
-        let policy = self.pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
-        let containers = self.pod.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default();
-        let mut services: Option<Vec<Service>> = None;
-        for (i, c) in containers.iter().enumerate() {
-            let Some(run) = self.runs.get(i) else { continue };
-            if run.pid.is_some() {
-                continue;
+    /// Sets up the pod's volumes before the first container, and refreshes the ones made
+    /// from API objects now and then (config maps and secrets change).
+    async fn sync_volumes(&mut self) {
+        let refresh = self.volumes_ready && PodVolumes::has_projections(&self.pod);
+        if (self.volumes_ready && !refresh) || Instant::now() < self.next_volume_sync {
+            return;
+        }
+        let result = self.volumes.sync(&self.sh.client, &self.pod, &self.dir).await;
+        let pause = if result.is_ok() { Duration::from_secs(10) } else { Duration::from_secs(2) };
+        self.next_volume_sync = Instant::now() + pause;
+        match result {
+            Ok(()) => {
+                self.volumes_ready = true;
+                self.volume_error = None;
             }
-            if let Some(t) = run.next_start {
-                if tokio::time::Instant::now() < t {
-                    continue;
+            Err(e) if self.volumes_ready => tracing::warn!(pod = %self.name(), error = %e.message, "refreshing volumes"),
+            Err(e) => {
+                if self.volume_error.as_ref().map(|(_, m)| m) != Some(&e.message) {
+                    self.sh.recorder.publish(&Subject::pod(&self.pod), crate::events::WARNING, "FailedMount", e.message.clone());
                 }
-            }
-            if let Some(code) = run.state.pointer("/terminated/exitCode").and_then(Value::as_i64) {
-                let again = policy == "Always" || (policy == "OnFailure" && code != 0);
-                if !again {
-                    continue;
-                }
-            }
-            let cdir = process::container_dir(&self.dir, &c.name);
-            let _ = std::fs::create_dir_all(&cdir);
-            let program = match image::resolve(c, &RealHost, &cdir) {
-                Launch::Run(p) => p,
-                Launch::Waiting { reason, message } => {
-                    self.runs[i].state = json!({"waiting": {"reason": reason, "message": message}});
-                    continue;
-                }
-            };
-            for (path, content) in &program.files {
-                if let Some(parent) = path.parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-                let _ = std::fs::write(path, content);
-            }
-            if services.is_none() {
-                services = Some(self.services().await);
-            }
-            let sources = self.sources(c).await;
-            let base = vec![("PATH".to_string(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()), ("HOSTNAME".to_string(), self.hostname())];
-            let mut pod_for_env = self.pod.clone();
-            if let Some(st) = pod_for_env.status.as_mut() {
-                st.pod_ip = self.ips.first().cloned();
-                st.pod_ips = Some(self.ips.iter().map(|ip| k8s_openapi::api::core::v1::PodIP { ip: ip.clone() }).collect());
-                st.host_ip = self.sh.cfg.addresses.first().cloned();
-            }
-            let envs = match env::build(&pod_for_env, c, services.as_deref().unwrap_or_default(), &sources, &base) {
-                Ok(e) => e,
-                Err(msg) => {
-                    self.runs[i].state = json!({"waiting": {"reason": "CreateContainerConfigError", "message": msg}});
-                    self.runs[i].next_start = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-                    continue;
-                }
-            };
-            let args: Vec<String> = program.args.iter().map(|a| env::expand(a, &envs)).collect();
-            let netns = self.netns.as_ref().expect("sandbox made before containers");
-            let hostname = self.hostname();
-            let log = cdir.join("log");
-            let cwd = c.working_dir.as_ref().map(PathBuf::from);
-            let spawn = process::Spawn {
-                program: &program.path,
-                args: &args,
-                env: &envs,
-                cwd: cwd.as_deref(),
-                netns: netns.as_fd(),
-                hostname: &hostname,
-                resolv_conf: &self.dir.join("resolv.conf"),
-                hosts: &self.dir.join("hosts"),
-                log: &log,
-            };
-            match process::spawn(&spawn) {
-                Ok(mut child) => {
-                    let pid = child.id().unwrap_or(0);
-                    let _ = std::fs::write(cdir.join("pid"), pid.to_string());
-                    let tx = self.exits.0.clone();
-                    tokio::spawn(async move {
-                        let code = child.wait().await.ok().and_then(|s| {
-                            use std::os::unix::process::ExitStatusExt;
-                            s.code().or_else(|| s.signal().map(|sig| 128 + sig))
-                        });
-                        let _ = tx.send((i, pid, code));
-                    });
-                    let r = &mut self.runs[i];
-                    r.pid = Some(pid);
-                    r.state = json!({"running": {"startedAt": now()}});
-                    tracing::info!(pod = %self.name(), container = %c.name, pid, "container started");
-                }
-                Err(e) => {
-                    let r = &mut self.runs[i];
-                    r.state = json!({"waiting": {"reason": "RunContainerError", "message": format!("starting {}: {e}", program.path.display())}});
-                    r.next_start = Some(tokio::time::Instant::now() + r.backoff);
-                    r.backoff = (r.backoff * 2).min(Duration::from_secs(300));
-                }
+                self.volume_error = Some((e.unsupported, e.message));
             }
         }
     }
 
-    fn exited(&mut self, i: usize, pid: u32, code: Option<i32>) {
-        let Some(r) = self.runs.get_mut(i) else { return };
-        if r.pid != Some(pid) {
+    /// Starts every container that is due: in init order, past its back-off.
+    async fn start_due(&mut self) {
+        if self.terminating {
             return;
+        }
+        if !self.volumes_ready {
+            if let Some((unsupported, msg)) = self.volume_error.clone() {
+                let reason = if unsupported { "VolumeNotSupported" } else { "ContainerCreating" };
+                for r in self.runs.iter_mut().filter(|r| r.pid.is_none()) {
+                    r.state = json!({"waiting": {"reason": reason, "message": msg}});
+                }
+            }
+            return;
+        }
+        let slots: Vec<start_order::Slot> = self.runs.iter().map(Run::slot).collect();
+        let plan = start_order::starts(&slots, self.initialized);
+        if plan.initialized && !self.initialized {
+            self.initialized = true;
+            tracing::info!(pod = %self.name(), "initialized");
+        }
+        let mut ctx = crate::container_start::StartCtx::default();
+        for i in plan.start {
+            if self.runs[i].next_start.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            self.start_container(i, &mut ctx).await;
+        }
+    }
+
+    /// Once the pod is Succeeded or Failed, its remaining sidecars are stopped and
+    /// nothing runs again.
+    fn finish_if_done(&mut self) {
+        let phase = crate::pod_status::phase(&self.view());
+        if phase != "Succeeded" && phase != "Failed" {
+            return;
+        }
+        self.final_phase = Some(phase);
+        tracing::info!(pod = %self.name(), phase, "pod finished");
+        for i in 0..self.runs.len() {
+            if self.runs[i].pid.is_some() && !self.runs[i].killing {
+                let grace = self.grace();
+                self.kill(i, grace);
+            }
+        }
+    }
+
+    /// A container's process ended: restart it (after back-off) or record it as done.
+    pub(crate) fn exited(&mut self, i: usize, instance: u64, code: Option<i32>) {
+        let policy = self.restart_policy();
+        let pod_ref = format!("{}_{}({})", self.pod.metadata.name.as_deref().unwrap_or_default(), self.pod.metadata.namespace.as_deref().unwrap_or_default(), self.uid);
+        let stopping = self.terminating || self.final_phase.is_some();
+        let Some(r) = self.runs.get_mut(i) else { return };
+        if r.instance != instance || r.pid.is_none() {
+            return;
+        }
+        if let Some(p) = r.probes.take() {
+            p.abort();
         }
         let _ = std::fs::remove_file(process::container_dir(&self.dir, &r.name).join("pid"));
         let code = code.unwrap_or(-1);
         let started = r.state.pointer("/running/startedAt").cloned().unwrap_or(Value::Null);
         let reason = if code == 0 { "Completed" } else { "Error" };
-        let term = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now()}});
-        let policy = self.pod.spec.as_ref().and_then(|s| s.restart_policy.clone()).unwrap_or_else(|| "Always".into());
-        let again = policy == "Always" || (policy == "OnFailure" && code != 0);
+        let term = json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now(), "containerID": format!("weft://{}/{}", self.uid, r.name)}});
+        let again = if stopping {
+            false
+        } else if r.sidecar {
+            true
+        } else if r.init {
+            code != 0 && policy != "Never"
+        } else {
+            policy == "Always" || (policy == "OnFailure" && code != 0)
+        };
+        // A container that ran for 10 minutes starts its back-off over, as upstream.
+        if r.started_at.is_some_and(|t| t.elapsed() > Duration::from_secs(600)) {
+            r.backoff = FIRST_BACKOFF;
+        }
         r.pid = None;
+        r.killing = false;
+        r.readiness_ok = false;
+        r.exited = None;
         if again {
-            r.last_state = term.clone();
+            r.last_state = term;
             r.restarts += 1;
-            r.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container", r.backoff.as_secs())}});
-            r.next_start = Some(tokio::time::Instant::now() + r.backoff);
-            r.backoff = (r.backoff * 2).min(Duration::from_secs(300));
+            r.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container={} pod={pod_ref}", r.backoff.as_secs(), r.name)}});
+            r.next_start = Some(Instant::now() + r.backoff);
+            r.backoff = (r.backoff * 2).min(MAX_BACKOFF);
         } else {
             r.state = term;
         }
+        tracing::info!(pod = %self.name(), container = %self.runs[i].name, code, restart = again, "container exited");
     }
 
-    async fn stop_all(&mut self, grace: Duration) {
-        let pids: Vec<(usize, u32)> = self.runs.iter().enumerate().filter_map(|(i, r)| r.pid.map(|p| (i, p))).collect();
-        if pids.is_empty() {
+    fn on_probe(&mut self, i: usize, instance: u64, report: Report) {
+        let pod = self.name();
+        let Some(r) = self.runs.get_mut(i) else { return };
+        if r.instance != instance || r.pid.is_none() {
             return;
         }
-        for (_, pid) in &pids {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGTERM);
-        }
-        let deadline = tokio::time::Instant::now() + grace;
-        while self.runs.iter().any(|r| r.pid.is_some()) {
-            match tokio::time::timeout_at(deadline, self.exits.1.recv()).await {
-                Ok(Some((i, pid, code))) => {
-                    self.exited(i, pid, code);
-                    if let Some(r) = self.runs.get_mut(i) {
-                        r.pid = None;
-                    }
+        match report {
+            Report::Ready(ok) => r.readiness_ok = ok,
+            Report::Started => r.startup_ok = true,
+            Report::Kill { kind, grace, message } => {
+                if r.killing {
+                    return;
                 }
-                _ => break,
+                let what = kind.title().to_lowercase();
+                tracing::info!(%pod, container = %r.name, probe = %what, %message, "probe failed: restarting the container");
+                let msg = format!("Container {} failed {what} probe, will be restarted", r.name);
+                self.sh.recorder.publish(&self.subject(i), crate::events::NORMAL, "Killing", msg);
+                let grace = grace.unwrap_or_else(|| self.grace());
+                self.kill(i, grace);
             }
         }
-        for (_, pid) in &pids {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*pid as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+
+    fn on_post_start(&mut self, i: usize, instance: u64, result: Result<(), String>) {
+        let Some(r) = self.runs.get_mut(i) else { return };
+        if r.instance != instance || r.pid.is_none() {
+            return;
         }
-        for r in &mut self.runs {
-            r.pid = None;
+        r.post_start_pending = false;
+        if let Err(m) = result {
+            let name = r.name.clone();
+            self.sh.recorder.publish(&self.subject(i), crate::events::WARNING, "FailedPostStartHook", m);
+            self.sh.recorder.publish(&self.subject(i), crate::events::NORMAL, "Killing", format!("FailedPostStartHook: Container {name} failed its postStart hook, will be restarted"));
+            let grace = self.grace();
+            self.kill(i, grace);
         }
     }
 
     async fn teardown(&mut self) {
+        for r in &mut self.runs {
+            if let Some(p) = r.probes.take() {
+                p.abort();
+            }
+        }
         self.netns = None;
         self.sh.remove_sandbox(&self.uid, &self.dir, Some(&self.pod)).await;
     }
 
-    fn hostname(&self) -> String {
+    pub fn hostname(&self) -> String {
         if self.host_network() {
             self.sh.cfg.name.clone()
         } else {
             dns_files::hostname(&self.pod)
         }
-    }
-
-    async fn services(&self) -> Vec<Service> {
-        let ns = self.pod.metadata.namespace.clone().unwrap_or_default();
-        let mut out: Vec<Service> = Api::<Service>::namespaced(self.sh.client.clone(), &ns).list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
-        if ns != "default" {
-            if let Ok(k) = Api::<Service>::namespaced(self.sh.client.clone(), "default").get("kubernetes").await {
-                out.push(k);
-            }
-        }
-        out
-    }
-
-    /// The config maps and secrets that the container's env names.
-    async fn sources(&self, c: &k8s_openapi::api::core::v1::Container) -> env::Sources {
-        let ns = self.pod.metadata.namespace.clone().unwrap_or_default();
-        let mut s = env::Sources::default();
-        let mut cms: Vec<String> = c.env_from.iter().flatten().filter_map(|f| f.config_map_ref.as_ref().map(|r| r.name.clone())).collect();
-        let mut secrets: Vec<String> = c.env_from.iter().flatten().filter_map(|f| f.secret_ref.as_ref().map(|r| r.name.clone())).collect();
-        for e in c.env.iter().flatten() {
-            if let Some(f) = &e.value_from {
-                cms.extend(f.config_map_key_ref.as_ref().map(|r| r.name.clone()));
-                secrets.extend(f.secret_key_ref.as_ref().map(|r| r.name.clone()));
-            }
-        }
-        for name in cms {
-            if let Ok(cm) = Api::<ConfigMap>::namespaced(self.sh.client.clone(), &ns).get(&name).await {
-                s.config_maps.insert(name, cm.data.unwrap_or_default());
-            }
-        }
-        for name in secrets {
-            if let Ok(sec) = Api::<Secret>::namespaced(self.sh.client.clone(), &ns).get(&name).await {
-                let data: BTreeMap<String, String> = sec.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v.0).to_string())).collect();
-                s.secrets.insert(name, data);
-            }
-        }
-        s
-    }
-
-    /// Posts the pod's status when it changed.
-    async fn post_status(&mut self) {
-        let status = self.status();
-        if status == self.last_status {
-            return;
-        }
-        let (Some(ns), Some(name)) = (self.pod.metadata.namespace.clone(), self.pod.metadata.name.clone()) else { return };
-        let api: Api<Pod> = Api::namespaced(self.sh.client.clone(), &ns);
-        match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status}))).await {
-            Ok(_) => self.last_status = status,
-            Err(e) => tracing::debug!(pod = %self.name(), %e, "posting pod status"),
-        }
-    }
-
-    fn status(&self) -> Value {
-        let containers = self.pod.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default();
-        let statuses: Vec<Value> = containers
-            .iter()
-            .zip(&self.runs)
-            .map(|(c, r)| {
-                let running = r.pid.is_some();
-                let mut s = json!({
-                    "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
-                    "ready": running, "started": running, "restartCount": r.restarts,
-                    "state": r.state, "lastState": r.last_state,
-                });
-                if running {
-                    s["containerID"] = json!(format!("weft://{}/{}", self.uid, c.name));
-                }
-                s
-            })
-            .collect();
-        let all_running = !self.runs.is_empty() && self.runs.iter().all(|r| r.pid.is_some());
-        let terminated: Vec<i64> = self.runs.iter().filter_map(|r| r.state.pointer("/terminated/exitCode").and_then(Value::as_i64)).collect();
-        let phase = if self.runs.iter().any(|r| r.pid.is_some()) || self.runs.iter().any(|r| r.restarts > 0) {
-            "Running"
-        } else if !self.runs.is_empty() && terminated.len() == self.runs.len() {
-            if terminated.iter().all(|c| *c == 0) {
-                "Succeeded"
-            } else {
-                "Failed"
-            }
-        } else {
-            "Pending"
-        };
-        let t = self.pod.metadata.creation_timestamp.as_ref().map(|t| t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_else(now);
-        let cond = |ty: &str, ok: bool, reason: Option<&str>| {
-            let mut c = json!({"type": ty, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": t});
-            if let Some(r) = reason {
-                c["reason"] = json!(r);
-            }
-            c
-        };
-        let ready = all_running;
-        let sandbox = self.netns.is_some();
-        let mut st = json!({
-            "phase": phase,
-            "hostIP": self.sh.cfg.addresses.first(),
-            "hostIPs": self.sh.cfg.addresses.iter().map(|a| json!({"ip": a})).collect::<Vec<_>>(),
-            "startTime": t,
-            "qosClass": self.pod.status.as_ref().and_then(|s| s.qos_class.clone()).unwrap_or_else(|| "BestEffort".into()),
-            "conditions": [
-                cond("PodReadyToStartContainers", sandbox, None),
-                cond("Initialized", true, None),
-                cond("Ready", ready, (!ready).then_some("ContainersNotReady")),
-                cond("ContainersReady", ready, (!ready).then_some("ContainersNotReady")),
-                cond("PodScheduled", true, None),
-            ],
-            "containerStatuses": statuses,
-        });
-        if !self.ips.is_empty() && sandbox {
-            st["podIP"] = json!(self.ips[0]);
-            st["podIPs"] = json!(self.ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<_>>());
-        }
-        if let Some(e) = &self.sandbox_error {
-            st["message"] = json!(e);
-            st["reason"] = json!("SandboxCreateFailed");
-        }
-        st
     }
 }
 
