@@ -150,6 +150,7 @@ mod tests {
 
     #[test]
     fn kubelet_certificates_chain_to_the_cluster_ca_and_name_who_they_are() {
+        use rustls::client::danger::ServerCertVerifier;
         use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::load_or_create(dir.path(), &[IpAddr::from([127, 0, 0, 1])], &[]).unwrap();

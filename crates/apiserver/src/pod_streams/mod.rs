@@ -4,6 +4,9 @@
 //! UpgradeAwareHandler does). `pods/attach` and `pods/portforward` are refused with
 //! a clear message: weft's local runtime does not do them.
 
+// ApiError is this crate's error, returned by value as everywhere else in it.
+#![allow(clippy::result_large_err)]
+
 pub mod kubelet;
 mod options;
 

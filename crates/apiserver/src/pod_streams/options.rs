@@ -62,11 +62,7 @@ pub fn log_request(pod_name: &str, pairs: &[(String, String)]) -> Result<LogRequ
     for (k, v) in pairs {
         match k.as_str() {
             "container" => container = Some(v.clone()),
-            "follow" | "previous" | "timestamps" => {
-                if flag(k, v)? {
-                    q.push((k.clone(), "true".to_string()));
-                }
-            }
+            "follow" | "previous" | "timestamps" if flag(k, v)? => q.push((k.clone(), "true".to_string())),
             "tailLines" => {
                 let n = int(k, v)?;
                 if n < 0 {
@@ -115,11 +111,7 @@ pub fn exec_request(pairs: &[(String, String)]) -> Result<LogRequest, ApiError> 
         match k.as_str() {
             "container" => container = Some(v.clone()),
             "command" => q.push(("command".to_string(), v.clone())),
-            "stdin" | "stdout" | "stderr" | "tty" => {
-                if flag(k, v)? {
-                    q.push((k.clone(), "1".to_string()));
-                }
-            }
+            "stdin" | "stdout" | "stderr" | "tty" if flag(k, v)? => q.push((k.clone(), "1".to_string())),
             _ => {}
         }
     }

@@ -67,9 +67,9 @@ fn lock(file: &File, op: libc::c_int) -> io::Result<()> {
 /// Runs `weft log-shim` (this executable) with the pipes' read ends on fds 0 and 3
 /// and the log on fd 1, in a session of its own so that no terminal signal reaches it.
 fn spawn_shim(log: &Path, stdout: OwnedFd, stderr: OwnedFd, file: File) -> io::Result<()> {
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("log-shim").arg(log).env_clear().stdin(stdout).stdout(file).stderr(std::process::Stdio::null()).kill_on_drop(false);
+    // The running executable itself, even if its file was replaced since it started.
+    let mut cmd = tokio::process::Command::new("/proc/self/exe");
+    cmd.arg0("weft").arg("log-shim").arg(log).env_clear().stdin(stdout).stdout(file).stderr(std::process::Stdio::null()).kill_on_drop(false);
     let err_fd = stderr.as_raw_fd();
     // SAFETY: only dup2/fcntl/setsid between fork and exec; `stderr` outlives the spawn.
     unsafe {

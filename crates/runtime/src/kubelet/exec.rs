@@ -51,7 +51,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ExecOptions, String> {
     Ok(o)
 }
 
-fn header_values<'a>(req: &'a Request<Incoming>, name: header::HeaderName) -> impl Iterator<Item = &'a str> {
+fn header_values(req: &Request<Incoming>, name: header::HeaderName) -> impl Iterator<Item = &str> {
     req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok())
 }
 
@@ -115,7 +115,7 @@ pub async fn handle(k: &Kubelet, ns: &str, name: &str, container: &str, mut req:
             (None, Err(why)) => Err(why),
             (None, Ok(_)) => unreachable!("a resolved program always has a command"),
         };
-        let process = process.unwrap_or_else(|why| failed(why));
+        let process = process.unwrap_or_else(failed);
         tracing::info!(pod = %pod_name, %container, command = ?command, tty = opts.tty, "exec");
         remotecommand::run(ws, protocol, wanted, process, command).await;
     });
