@@ -89,6 +89,11 @@ pub fn pump(mut input: impl Read, stream: Stream, out: &Mutex<impl Write>, clock
 
 /// The shim process's body; returns its exit code.
 pub fn main() -> i32 {
+    // SAFETY: F_GETFD only reads the flags of a descriptor number.
+    if [0, 1, STDERR_FD].iter().any(|fd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } < 0) {
+        eprintln!("weft log-shim: fds 0, 1 and {STDERR_FD} must be open (weft starts log shims itself, one per container)");
+        return 2;
+    }
     // SAFETY: the parent set up exactly these fds for this process (see `super::open`)
     // and nothing else in this process owns them.
     let (stdout, stderr, log) = unsafe { (OwnedFd::from_raw_fd(0), OwnedFd::from_raw_fd(STDERR_FD), OwnedFd::from_raw_fd(1)) };

@@ -139,8 +139,9 @@ where
         }
     }
 
-    // stdin goes through a task of its own so that a slow reader never stalls the
-    // socket (pings and resizes keep flowing).
+    // stdin goes through a task of its own and a short queue: the socket keeps being
+    // read (pings, resizes) while the command takes its input; a full queue pushes
+    // back on the client.
     let (in_tx, in_rx) = mpsc::channel::<Bytes>(16);
     let stdin_task = p.stdin.map(|w| tokio::spawn(feed(w, in_rx)));
     let resize = p.resize;
