@@ -35,6 +35,8 @@ pub struct Api {
     pub services: tokio::sync::Mutex<ServiceAllocator>,
     pub settings: Settings,
     pub ready: AtomicBool,
+    /// How pods/log and pods/exec reach kubelets (None: no credential to do so).
+    pub kubelet: Option<crate::pod_streams::KubeletClient>,
 }
 
 /// A resource request with everything resolved.
@@ -106,6 +108,12 @@ impl Api {
         match parse_path(&path) {
             Target::Discovery { group, version, legacy } => crate::discovery::serve(&self, group.as_deref(), version.as_deref(), legacy),
             Target::Resource(r) => {
+                // Logs and exec stream from the pod's node, not from the store.
+                if let (true, Some(ns), Some(name), Some(sub)) = (r.group.is_empty() && r.resource == "pods", &r.namespace, &r.name, &r.subresource) {
+                    if crate::pod_streams::handles(Some(sub)) {
+                        return crate::pod_streams::serve(&self, ns, name, sub, req).await;
+                    }
+                }
                 let Some(verb) = verb(req.method(), &r, &query) else {
                     return error_response(&ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {}", req.method())));
                 };

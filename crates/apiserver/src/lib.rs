@@ -11,6 +11,7 @@ mod handlers;
 pub mod http;
 mod objects;
 mod openapi;
+mod pod_streams;
 mod protobuf;
 pub mod pki;
 mod registry;
@@ -99,6 +100,7 @@ pub async fn start(cfg: Config) -> Result<ApiServer> {
         services: tokio::sync::Mutex::new(allocator),
         settings: api::Settings { bookmark_interval: cfg.bookmark_interval, public_address: addr.to_string() },
         ready: false.into(),
+        kubelet: Some(pod_streams::KubeletClient::new(&pki::kubelet_client(&cfg.state_dir.join("pki"))?).context("preparing the API server's kubelet client credential")?),
     });
     api.refresh_crds();
     bootstrap::run(&api, cfg.advertise, addr.port()).await?;

@@ -193,9 +193,6 @@ pub fn prepare_update(s: &Served, new: &mut Value, old: &Value, subresource: Opt
     if s.info.group.is_empty() && s.info.kind == "Service" {
         weft_api::defaults::drop_type_dependent_fields(new, old);
     }
-    if s.info.group.is_empty() && s.info.kind == "Service" {
-        weft_api::defaults::drop_type_dependent_fields(new, old);
-    }
     if tracks_generation(s) && spec_changed(new, old) {
         let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(1) + 1;
         meta::metadata_mut(new).insert("generation".into(), json!(g));

@@ -95,3 +95,81 @@ fn write_private(path: &Path, pem: &str) -> Result<()> {
     f.write_all(pem.as_bytes())?;
     Ok(())
 }
+
+/// A certificate and key issued from the cluster CA, PEM, with the CA's certificate.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// The CA in `dir` (made by [`Pki::load_or_create`]), as an issuer.
+fn ca_issuer(dir: &Path) -> Result<(String, Issuer<'static, KeyPair>)> {
+    let [ca_crt, ca_key, ..] = paths(dir);
+    let ca_pem = std::fs::read_to_string(&ca_crt).with_context(|| format!("reading the cluster CA {}", ca_crt.display()))?;
+    let key_pem = std::fs::read_to_string(&ca_key).with_context(|| format!("reading the cluster CA key {}", ca_key.display()))?;
+    let key = KeyPair::from_pem(&key_pem).with_context(|| format!("parsing the cluster CA key {}", ca_key.display()))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, key).with_context(|| format!("parsing the cluster CA {}", ca_crt.display()))?;
+    Ok((ca_pem, issuer))
+}
+
+/// The common name of the API server's client certificate for kubelets (kubeadm's).
+pub const KUBELET_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
+
+/// The API server's client certificate for calling kubelets (logs, exec), issued
+/// fresh from the CA in `dir` at each start and kept in memory only.
+pub fn kubelet_client(dir: &Path) -> Result<Issued> {
+    let (ca_pem, issuer) = ca_issuer(dir)?;
+    let key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, KUBELET_CLIENT_CN);
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = p.signed_by(&key, &issuer)?;
+    Ok(Issued { ca_pem, cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
+/// A kubelet's serving certificate for `node` at `ips`, from the CA in `dir`.
+pub fn kubelet_serving(dir: &Path, node: &str, ips: &[IpAddr]) -> Result<Issued> {
+    let (ca_pem, issuer) = ca_issuer(dir)?;
+    let key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(vec![node.to_string()])?;
+    p.distinguished_name.push(DnType::CommonName, format!("system:node:{node}"));
+    p.distinguished_name.push(DnType::OrganizationName, "system:nodes");
+    for ip in ips {
+        p.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = p.signed_by(&key, &issuer)?;
+    Ok(Issued { ca_pem, cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubelet_certificates_chain_to_the_cluster_ca_and_name_who_they_are() {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path(), &[IpAddr::from([127, 0, 0, 1])], &[]).unwrap();
+        let serving = kubelet_serving(dir.path(), "node-1", &[IpAddr::from([10, 99, 0, 2])]).unwrap();
+        let client = kubelet_client(dir.path()).unwrap();
+        assert_eq!(serving.ca_pem, pki.ca_pem);
+        let der = |pem: &str| -> CertificateDer<'static> { rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap() };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der(&pki.ca_pem)).unwrap();
+        let roots = std::sync::Arc::new(roots);
+        let servers = rustls::client::WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone()).build().unwrap();
+        let node_ip = ServerName::IpAddress(std::net::Ipv4Addr::new(10, 99, 0, 2).into());
+        servers.verify_server_cert(&der(&serving.cert_pem), &[], &node_ip, &[], UnixTime::now()).expect("the serving certificate is valid for the node's IP");
+        let other_ip = ServerName::IpAddress(std::net::Ipv4Addr::new(10, 99, 0, 3).into());
+        assert!(servers.verify_server_cert(&der(&serving.cert_pem), &[], &other_ip, &[], UnixTime::now()).is_err());
+        let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider).build().unwrap();
+        clients.verify_client_cert(&der(&client.cert_pem), &[], UnixTime::now()).expect("the client certificate is valid");
+        let (_, c) = x509_parser::parse_x509_certificate(der(&client.cert_pem).as_ref()).map(|(r, c)| (r.to_vec(), c.subject().to_string())).unwrap();
+        assert_eq!(c, format!("CN={KUBELET_CLIENT_CN}"));
+    }
+}

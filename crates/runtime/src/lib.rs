@@ -6,17 +6,21 @@
 //! as host processes inside it (see `image` for what runs), probes, lifecycle hooks,
 //! status and events back to the API, graceful deletion.
 
+pub mod container_log;
 mod container_start;
 mod container_stop;
 pub mod dns_files;
 pub mod env;
 mod events;
+pub mod exec_program;
 mod hooks;
 pub mod image;
+pub mod kubelet;
 pub mod mount_exec;
 pub mod mount_plan;
 mod node;
 mod node_routes;
+mod pod_index;
 pub mod pod_status;
 mod pods;
 pub mod probe;
@@ -31,19 +35,35 @@ mod volumes;
 mod worker;
 mod worker_status;
 
+pub use kubelet::KubeletServing;
 pub use node::NodeConfig;
 
 /// Runs the agent for one node until the future is dropped.
 pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
+    let index = pod_index::PodIndex::default();
+    // Listening before the node is registered: the port it reports is served.
+    let kubelet = match &cfg.kubelet {
+        Some(serving) => {
+            let listener = kubelet::bind(&cfg, serving)?;
+            futures::future::Either::Left(kubelet::serve(listener, serving.clone(), cfg.clone(), index.clone()))
+        }
+        None => futures::future::Either::Right(futures::future::pending()),
+    };
     node::register(&client, &cfg).await?;
     let heartbeat = node::heartbeat(client.clone(), cfg.clone());
     let routes = node_routes::run(client.clone(), cfg.clone());
-    let pods = pods::run(client, cfg);
+    let pods = pods::run(client, cfg, index);
     tokio::select! {
         r = heartbeat => r,
         r = pods => r,
         r = routes => r,
+        r = kubelet => r,
     }
+}
+
+/// The body of `weft log-shim`, the per-container log writer (see `container_log::shim`).
+pub fn log_shim_main() -> i32 {
+    container_log::shim::main()
 }
 
 /// Stops every container recorded under `nodes_dir` (`<node>/pods/<uid>/containers/*/pid`).

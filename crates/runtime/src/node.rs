@@ -22,6 +22,8 @@ pub struct NodeConfig {
     /// The MTU of pod interfaces.
     pub pod_mtu: u32,
     pub cluster_dns: crate::dns_files::ClusterDns,
+    /// The kubelet endpoint (logs, exec); None: not served (the real kubelet's job).
+    pub kubelet: Option<crate::kubelet::KubeletServing>,
 }
 
 impl NodeConfig {
@@ -35,6 +37,7 @@ impl NodeConfig {
             state_dir,
             pod_mtu: 1500,
             cluster_dns: Default::default(),
+            kubelet: None,
         }
     }
 
@@ -85,7 +88,7 @@ fn status(cfg: &NodeConfig) -> serde_json::Value {
             cond("Ready", ready, reason, &message),
         ],
         "addresses": cfg.addresses.iter().map(|a| json!({"type": "InternalIP", "address": a})).chain(std::iter::once(json!({"type": "Hostname", "address": cfg.name}))).collect::<Vec<_>>(),
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.kubelet.as_ref().map(|k| k.port).unwrap_or(0)}},
         "nodeInfo": {
             "machineID": "", "systemUUID": "", "bootID": "",
             "kernelVersion": kernel_version(),

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::node::NodeConfig;
+use crate::pod_index::PodIndex;
 use crate::worker::{self, Shared};
 
-pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
+pub async fn run(client: kube::Client, cfg: NodeConfig, index: PodIndex) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(client.clone(), cfg.clone()).await?);
     let pods: Api<Pod> = Api::all(client.clone());
     let wc = watcher::Config::default().fields(&format!("spec.nodeName={}", cfg.name));
@@ -27,15 +28,18 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
             Event::Apply(pod) | Event::InitApply(pod) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 seen_in_list.push(uid.clone());
+                index.upsert(&pod);
                 deliver(&shared, &mut workers, uid, Some(pod));
             }
             Event::Delete(pod) => {
+                index.remove(&pod);
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 deliver(&shared, &mut workers, uid, None);
             }
             Event::Init => seen_in_list.clear(),
             Event::InitDone => {
                 // Pods that vanished while the watch was down: stop their workers.
+                index.retain_uids(&seen_in_list);
                 let gone: Vec<String> = workers.keys().filter(|u| !seen_in_list.contains(u)).cloned().collect();
                 for uid in gone {
                     deliver(&shared, &mut workers, uid, None);

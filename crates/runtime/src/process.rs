@@ -26,7 +26,7 @@ pub struct Spawn<'a> {
     /// Files to bind over /etc/resolv.conf and /etc/hosts inside the pod.
     pub resolv_conf: &'a Path,
     pub hosts: &'a Path,
-    /// stdout and stderr go here (the container's log).
+    /// stdout and stderr go here (the container's log, through its log shim).
     pub log: &'a Path,
 }
 
@@ -37,10 +37,9 @@ fn cstring(p: &Path) -> std::io::Result<CString> {
 /// Starts the process. Everything the child does between fork and exec is a plain
 /// syscall on values prepared here (no allocation after fork).
 pub fn spawn(s: &Spawn<'_>) -> std::io::Result<tokio::process::Child> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(s.log)?;
-    let log2 = log.try_clone()?;
+    let log = crate::container_log::open(s.log)?;
     let mut cmd = tokio::process::Command::new(s.program);
-    cmd.args(s.args).env_clear().envs(s.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).stdout(log).stderr(log2).kill_on_drop(false);
+    cmd.args(s.args).env_clear().envs(s.env.iter().map(|(k, v)| (k, v))).stdin(std::process::Stdio::null()).stdout(log.stdout).stderr(log.stderr).kill_on_drop(false);
     let netns: OwnedFd = s.netns.try_clone_to_owned()?;
     let resolv_src = cstring(s.resolv_conf)?;
     let hosts_src = cstring(s.hosts)?;

@@ -28,6 +28,12 @@ enum Cmd {
     },
     /// Print weft's version and the Kubernetes API version it serves.
     Version,
+    /// One container's log shim: stamps its output into its log (weft starts these itself).
+    #[command(hide = true)]
+    LogShim {
+        /// The log file (already open on fd 1; named here for `ps`).
+        log: PathBuf,
+    },
     /// Run weft's built-in agnhost (the Kubernetes e2e test image) for pods that use it.
     #[command(hide = true, disable_help_flag = true)]
     Agnhost {
@@ -49,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Up(args) => up::run(args),
         Cmd::Down { state_dir, purge } => down::run(&state_dir, purge),
+        Cmd::LogShim { .. } => std::process::exit(weft_runtime::log_shim_main()),
         Cmd::Agnhost { args } => std::process::exit(weft_agnhost::run(std::iter::once("agnhost".to_string()).chain(args).collect())),
         Cmd::Version => {
             println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));

@@ -81,6 +81,8 @@ pub fn run(args: UpArgs) -> Result<()> {
             nc.netns = Some(n.netns.clone());
             nc.addresses = vec![n.ip.to_string()];
             nc.pod_mtu = topology.mtu;
+            let cert = weft_apiserver::pki::kubelet_serving(&args.state_dir.join("pki"), &n.name, &[std::net::IpAddr::V4(n.ip)]).with_context(|| format!("issuing the kubelet serving certificate of {}", n.name))?;
+            nc.kubelet = Some(weft_runtime::KubeletServing { port: weft_runtime::kubelet::DEFAULT_PORT, ca_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem });
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
         let result = tokio::select! {

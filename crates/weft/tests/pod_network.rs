@@ -81,12 +81,9 @@ fn containers_see_their_pods_resolv_conf_hosts_hostname_and_service_variables() 
     c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: backend-service\nspec:\n  selector: {app: backend}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n");
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: envy\nspec:\n  hostname: db\n  subdomain: backend\n  containers:\n  - name: c\n    image: debian\n    command: [sh, -c, 'env; cat /etc/resolv.conf /etc/hosts; hostname; sleep 3600']\n    env:\n    - {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n    - {name: GREETING, value: 'hello $(MY_IP)'}\n");
     let ip = wait_running(&c, "envy");
-    let uid = c.ok(&["get", "pod", "envy", "-o", "jsonpath={.metadata.uid}"]);
-    let node = c.ok(&["get", "pod", "envy", "-o", "jsonpath={.spec.nodeName}"]);
-    let log = c.state_dir().join("nodes").join(node).join("pods").join(uid).join("containers/c/log");
     let mut text = String::new();
     c.eventually(10, "the container's output", || {
-        text = std::fs::read_to_string(&log).unwrap_or_default();
+        text = c.ok(&["logs", "envy"]);
         text.lines().any(|l| l == "db")
     });
     let svc_ip = c.ok(&["get", "svc", "backend-service", "-o", "jsonpath={.spec.clusterIP}"]);

@@ -243,6 +243,7 @@ mod tests {
             services: tokio::sync::Mutex::new(crate::alloc::ServiceAllocator::new(vec!["10.96.0.0/16".parse().unwrap()], (30000, 32767))),
             settings: crate::api::Settings { bookmark_interval: std::time::Duration::from_secs(60), public_address: "127.0.0.1:6443".into() },
             ready: true.into(),
+            kubelet: None,
         };
         (api, dir)
     }
