@@ -128,6 +128,13 @@ mod tests {
         }
         let mut target = tokio::process::Command::new("sleep").arg("30").env("WEFT_PROBE_VAR", "seen").kill_on_drop(true).spawn().unwrap();
         let pid = target.id().unwrap();
+        // Until `sleep` has replaced the forked child, /proc shows the parent's environment.
+        for _ in 0..200 {
+            if std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default().starts_with(b"sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let out = super::command_in(pid, "sh", &["-c".into(), "echo $WEFT_PROBE_VAR".into()]).unwrap().output().await.unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "seen");
         target.kill().await.unwrap();

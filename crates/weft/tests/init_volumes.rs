@@ -6,25 +6,26 @@
 
 mod common;
 use common::Cluster;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn status_column(c: &Cluster, pod: &str) -> String {
     let out = c.ok(&["get", "pod", pod, "--no-headers"]);
     out.split_whitespace().nth(2).unwrap_or_default().to_string()
 }
 
-/// A container's log file (stdout and stderr) in the pod's directory.
-fn log_of(c: &Cluster, pod: &str, container: &str) -> PathBuf {
+/// The pod's directory on its node.
+fn pod_dir(c: &Cluster, pod: &str) -> std::path::PathBuf {
     let uid = c.ok(&["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"]);
     let node = c.ok(&["get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"]);
-    c.state_dir().join("nodes").join(node).join("pods").join(uid).join("containers").join(container).join("log")
+    c.state_dir().join("nodes").join(node).join("pods").join(uid)
 }
 
+/// What a container printed, through `kubectl logs`, once it contains `want`.
 fn wait_log(c: &Cluster, pod: &str, container: &str, want: &str) -> String {
-    let path = log_of(c, pod, container);
     let mut text = String::new();
     c.eventually(60, &format!("{want:?} in the log of {pod}/{container}"), || {
-        text = std::fs::read_to_string(&path).unwrap_or_default();
+        let out = c.kubectl(&["logs", pod, "-c", container]);
+        text = String::from_utf8_lossy(&out.stdout).to_string();
         text.contains(want)
     });
     text
@@ -185,7 +186,7 @@ spec:
     );
     assert_eq!(wait_log(&c, "shared", "reader", "writer"), "hello from writer\n");
     // The volume's directory goes with the pod.
-    let dir = log_of(&c, "shared", "reader").parent().unwrap().parent().unwrap().parent().unwrap().join("volumes/data");
+    let dir = pod_dir(&c, "shared").join("volumes/data");
     assert!(dir.join("msg").exists());
     c.ok(&["delete", "pod", "shared", "--timeout=60s"]);
     assert!(!dir.exists(), "{} is left", dir.display());
