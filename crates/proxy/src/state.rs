@@ -39,25 +39,8 @@ impl Change {
         if old.port.name.proto != Proto::Udp {
             return vec![];
         }
-        let still: BTreeSet<IpAddr> = self
-            .new
-            .iter()
-            .flat_map(|n| n.rules.chains.values().flatten())
-            .filter_map(|r| match r {
-                crate::plan::Rule::Dnat { addr, .. } => Some(*addr),
-                _ => None,
-            })
-            .collect();
-        let mut gone: Vec<IpAddr> = old
-            .rules
-            .chains
-            .values()
-            .flatten()
-            .filter_map(|r| match r {
-                crate::plan::Rule::Dnat { addr, .. } if !still.contains(addr) => Some(*addr),
-                _ => None,
-            })
-            .collect();
+        let still: BTreeSet<IpAddr> = self.new.iter().flat_map(|n| n.rules.targets()).map(|t| t.addr).collect();
+        let mut gone: Vec<IpAddr> = old.rules.targets().map(|t| t.addr).filter(|a| !still.contains(a)).collect();
         gone.sort();
         gone.dedup();
         gone
