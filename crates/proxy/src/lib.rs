@@ -16,7 +16,9 @@
 
 pub mod categorize;
 pub mod endpoints;
+pub mod layout;
 pub mod plan;
+pub mod render;
 pub mod service;
 pub mod state;
 
