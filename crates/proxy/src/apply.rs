@@ -209,6 +209,11 @@ impl Applier {
 
     /// Reads the table back and writes whatever differs from everything in `state`.
     pub fn resync(&mut self, state: &ProxyState) -> weft_kernel::Result<SyncReport> {
+        self.resync_ports(state.compiled())
+    }
+
+    /// [`Applier::resync`] from the compiled service ports themselves.
+    pub fn resync_ports<'a>(&mut self, ports: impl IntoIterator<Item = (&'a PortKey, &'a Compiled)>) -> weft_kernel::Result<SyncReport> {
         let started = Instant::now();
         let t = layout::table_ref();
         let actual = self.nft.ruleset(&t)?;
@@ -226,7 +231,7 @@ impl Applier {
         self.affinity.clear();
         self.next_id = recovered.values().max().map_or(1, |m| m + 1);
         let mut taken = BTreeSet::new();
-        let mut compiled: Vec<(&PortKey, &Compiled)> = state.compiled().collect();
+        let mut compiled: Vec<(&PortKey, &Compiled)> = ports.into_iter().collect();
         compiled.sort_by(|a, b| a.0.cmp(b.0));
         for (key, c) in &compiled {
             if let Some(id) = c.rules.chains.keys().find_map(|n| recovered.get(n.as_str())) {

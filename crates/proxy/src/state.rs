@@ -160,6 +160,24 @@ impl ProxyState {
         self.dirty.extend(before);
     }
 
+    /// Replaces every Service (a relist of Services alone).
+    pub fn replace_services(&mut self, services: &[Service]) {
+        self.dirty.extend(self.services.keys().cloned());
+        self.services.clear();
+        for s in services {
+            self.apply_service(s);
+        }
+    }
+
+    /// Replaces every EndpointSlice (a relist of slices alone).
+    pub fn replace_slices(&mut self, slices: &[EndpointSlice]) {
+        self.dirty.extend(self.slices.keys().cloned());
+        self.slices.clear();
+        for s in slices {
+            self.apply_slice(s);
+        }
+    }
+
     pub fn is_dirty(&self) -> bool {
         !self.dirty.is_empty()
     }

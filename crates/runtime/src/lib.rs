@@ -12,6 +12,8 @@ mod node;
 mod node_routes;
 mod pods;
 mod process;
+mod proxy_agent;
+mod proxy_health;
 mod worker;
 
 pub use node::NodeConfig;
@@ -21,11 +23,13 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
     node::register(&client, &cfg).await?;
     let heartbeat = node::heartbeat(client.clone(), cfg.clone());
     let routes = node_routes::run(client.clone(), cfg.clone());
+    let proxy = proxy_agent::run(client.clone(), cfg.clone());
     let pods = pods::run(client, cfg);
     tokio::select! {
         r = heartbeat => r,
         r = pods => r,
         r = routes => r,
+        r = proxy => r,
     }
 }
 

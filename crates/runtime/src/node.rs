@@ -22,6 +22,9 @@ pub struct NodeConfig {
     /// The MTU of pod interfaces.
     pub pod_mtu: u32,
     pub cluster_dns: crate::dns_files::ClusterDns,
+    /// The cluster's pod CIDRs: the service proxy masquerades service traffic from
+    /// anywhere else.
+    pub cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
 impl NodeConfig {
@@ -35,6 +38,7 @@ impl NodeConfig {
             state_dir,
             pod_mtu: 1500,
             cluster_dns: Default::default(),
+            cluster_cidrs: vec![],
         }
     }
 

@@ -81,6 +81,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             nc.netns = Some(n.netns.clone());
             nc.addresses = vec![n.ip.to_string()];
             nc.pod_mtu = topology.mtu;
+            nc.cluster_cidrs = args.pod_cidr.clone();
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
         let result = tokio::select! {
