@@ -81,6 +81,43 @@ pub enum Rule {
     DropUnlessFrom(Vec<IpNet>),
 }
 
+fn nets(n: &[IpNet]) -> String {
+    n.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::MasqueradeUnlessFromPods { daddr, proto, port, pod_cidrs } => write!(f, "masquerade {daddr}:{port}/{} unless from pods ({})", proto.as_str(), nets(pod_cidrs)),
+            Rule::MasqueradeTo { daddr, proto, port } => write!(f, "masquerade {daddr}:{port}/{}", proto.as_str()),
+            Rule::Masquerade => write!(f, "masquerade"),
+            Rule::GotoIfFromPods { pod_cidrs, chain } => write!(f, "from pods ({}): goto {chain}", nets(pod_cidrs)),
+            Rule::MasqueradeIfFromNode => write!(f, "from this node: masquerade"),
+            Rule::GotoIfFromNode { chain } => write!(f, "from this node: goto {chain}"),
+            Rule::Goto(c) => write!(f, "goto {c}"),
+            Rule::DropUnlessFrom(n) => write!(f, "drop unless from {}", nets(n)),
+            Rule::Balance { endpoints, affinity_seconds } => {
+                let eps: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+                write!(f, "dnat to one of {}", eps.join(", "))?;
+                if let Some(s) = affinity_seconds {
+                    write!(f, " (session affinity by client address, {s}s)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Goto(c) => write!(f, "goto {c}"),
+            Verdict::Reject => write!(f, "reject (no endpoints)"),
+            Verdict::Drop => write!(f, "drop (no local endpoints)"),
+        }
+    }
+}
+
 /// Where a connection is DNATed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Target {

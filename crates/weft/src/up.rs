@@ -76,6 +76,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
         let ctl = weft_controllers::ControllersConfig { pod_cidrs: args.pod_cidr.clone(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64, load_balancer_pools: args.load_balancer_cidr.clone() };
         tasks.spawn(weft_controllers::run(client.clone(), ctl));
+        let cidrs: Vec<String> = args.pod_cidr.iter().map(ToString::to_string).collect();
+        std::fs::write(crate::service_rules::pod_cidrs_file(&args.state_dir), cidrs.join("\n") + "\n")?;
+        tasks.spawn(crate::lb_routes::run(client.clone(), topology.nodes.iter().map(|n| n.ip).collect()));
         for n in &topology.nodes {
             let mut nc = weft_runtime::NodeConfig::new(&n.name, args.state_dir.join("nodes").join(&n.name));
             nc.netns = Some(n.netns.clone());
