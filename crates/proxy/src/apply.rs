@@ -34,6 +34,8 @@ pub struct SyncReport {
     /// The table was (re)created from scratch (first start, or a layout change).
     pub recreated: bool,
     pub took: Duration,
+    /// The longest single kernel transaction.
+    pub longest_transaction: Duration,
 }
 
 pub struct Applier {
@@ -185,14 +187,19 @@ impl Applier {
         }
     }
 
-    fn commit(&mut self, b: &Batch) -> weft_kernel::Result<usize> {
-        if b.is_empty() {
-            Ok(0)
-        } else if b.weight() > self.part_weight {
-            self.nft.commit_in_parts(b, self.part_weight)
-        } else {
-            self.nft.commit(b).map(|_| 1)
+    /// Commits `b`, cut into transactions of at most `part_weight`; returns how many,
+    /// and the longest.
+    fn commit(&mut self, b: &Batch) -> weft_kernel::Result<(usize, Duration)> {
+        let parts = if b.weight() > self.part_weight { b.split(self.part_weight) } else { vec![b.clone()] };
+        let mut longest = Duration::ZERO;
+        let mut n = 0;
+        for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
+            let t = Instant::now();
+            self.nft.commit(part).map_err(|e| e.with_detail(Some(format!("transaction {} of {}; the ones before it are committed", i + 1, parts.len()))))?;
+            longest = longest.max(t.elapsed());
+            n += 1;
         }
+        Ok((n, longest))
     }
 
     fn remember_affinity(&mut self, key: &PortKey, c: Option<&Compiled>) {
@@ -258,11 +265,11 @@ impl Applier {
         }
         d.write_into(&mut b, &t, &self.sets);
         let weight = b.weight();
-        let transactions = self.commit(&b)?;
+        let (transactions, longest_transaction) = self.commit(&b)?;
         if let (Some(rs), true) = (&actual, same_layout) {
             self.gc_affinity(rs.sets.iter().filter(|(s, _)| is_dynamic(&s.name)).cloned().collect())?;
         }
-        let report = SyncReport { transactions, weight, recreated: !same_layout, took: started.elapsed() };
+        let report = SyncReport { transactions, weight, recreated: !same_layout, took: started.elapsed(), longest_transaction };
         tracing::info!(services = compiled.len(), weight, transactions, recreated = report.recreated, took_ms = report.took.as_millis() as u64, "proxy table in sync");
         Ok(report)
     }
@@ -303,7 +310,7 @@ impl Applier {
         }
         let b = d.to_batch(&t, &self.sets);
         let weight = b.weight();
-        let transactions = self.commit(&b)?;
+        let (transactions, longest_transaction) = self.commit(&b)?;
         for ch in changes {
             if let Some(id) = self.ids.get(&ch.key) {
                 if ch.old.as_ref().and_then(affinity_targets).is_some() {
@@ -336,7 +343,7 @@ impl Applier {
             self.gc_affinity(dynamic)?;
         }
         self.flush_conntrack(changes);
-        let report = SyncReport { transactions, weight, recreated: false, took: started.elapsed() };
+        let report = SyncReport { transactions, weight, recreated: false, took: started.elapsed(), longest_transaction };
         tracing::debug!(changes = changes.len(), weight, took_us = report.took.as_micros() as u64, "proxy changes applied");
         Ok(report)
     }
