@@ -26,8 +26,8 @@ pub const NOT_OURS: &str = "!service.kubernetes.io/service-proxy-name,!service.k
 const COALESCE: Duration = Duration::from_millis(5);
 
 enum Ev {
-    Svc(Event<Service>),
-    Slice(Event<EndpointSlice>),
+    Svc(Box<Event<Service>>),
+    Slice(Box<Event<EndpointSlice>>),
 }
 
 /// Initial lists in progress (kube-rs delivers Init, InitApply..., InitDone).
@@ -46,22 +46,26 @@ impl Listing {
 
     fn handle(&mut self, state: &mut ProxyState, ev: Ev) {
         match ev {
-            Ev::Svc(Event::Init) => self.services = Some(Vec::new()),
-            Ev::Svc(Event::InitApply(s)) => self.services.get_or_insert_with(Vec::new).push(s),
-            Ev::Svc(Event::InitDone) => {
-                state.replace_services(&self.services.take().unwrap_or_default());
-                self.services_done = true;
-            }
-            Ev::Svc(Event::Apply(s)) => state.apply_service(&s),
-            Ev::Svc(Event::Delete(s)) => state.delete_service(&s),
-            Ev::Slice(Event::Init) => self.slices = Some(Vec::new()),
-            Ev::Slice(Event::InitApply(s)) => self.slices.get_or_insert_with(Vec::new).push(s),
-            Ev::Slice(Event::InitDone) => {
-                state.replace_slices(&self.slices.take().unwrap_or_default());
-                self.slices_done = true;
-            }
-            Ev::Slice(Event::Apply(s)) => state.apply_slice(&s),
-            Ev::Slice(Event::Delete(s)) => state.delete_slice(&s),
+            Ev::Svc(e) => match *e {
+                Event::Init => self.services = Some(Vec::new()),
+                Event::InitApply(s) => self.services.get_or_insert_with(Vec::new).push(s),
+                Event::InitDone => {
+                    state.replace_services(&self.services.take().unwrap_or_default());
+                    self.services_done = true;
+                }
+                Event::Apply(s) => state.apply_service(&s),
+                Event::Delete(s) => state.delete_service(&s),
+            },
+            Ev::Slice(e) => match *e {
+                Event::Init => self.slices = Some(Vec::new()),
+                Event::InitApply(s) => self.slices.get_or_insert_with(Vec::new).push(s),
+                Event::InitDone => {
+                    state.replace_slices(&self.slices.take().unwrap_or_default());
+                    self.slices_done = true;
+                }
+                Event::Apply(s) => state.apply_slice(&s),
+                Event::Delete(s) => state.delete_slice(&s),
+            },
         }
     }
 }
@@ -72,8 +76,8 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         None => Netns::current()?,
     };
     let wc = watcher::Config::default().labels(NOT_OURS);
-    let svcs = watcher::watcher(Api::<Service>::all(client.clone()), wc.clone()).default_backoff().map_ok(Ev::Svc);
-    let slices = watcher::watcher(Api::<EndpointSlice>::all(client), wc).default_backoff().map_ok(Ev::Slice);
+    let svcs = watcher::watcher(Api::<Service>::all(client.clone()), wc.clone()).default_backoff().map_ok(|e| Ev::Svc(Box::new(e)));
+    let slices = watcher::watcher(Api::<EndpointSlice>::all(client), wc).default_backoff().map_ok(|e| Ev::Slice(Box::new(e)));
     let events = futures::stream::select(svcs, slices);
     futures::pin_mut!(events);
     let mut state = ProxyState::new(NodeContext { node_name: cfg.name.clone(), pod_cidrs: cfg.cluster_cidrs.clone(), masquerade_all: false });

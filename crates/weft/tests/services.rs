@@ -218,3 +218,51 @@ fn weft_keeps_established_connections_through_a_cluster_ip_across_kill_9_and_res
     from.read_line(&mut line).unwrap();
     assert_eq!(line, "after\n", "the established connection survived the restart");
 }
+
+/// UDP to `ip:port` from pod `from` with netexec's UDP protocol ("hostname" → its name).
+fn udp_hostname(c: &Cluster, from: &str, ip: &str, port: u16) -> String {
+    let py = format!("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(3):\n  s.sendto(b\"hostname\",(\"{ip}\",{port}))\n  try:\n    print(s.recv(100).decode());break\n  except OSError: pass\n");
+    in_pod(c, from, &format!("python3 -c {}", shell_quote(&py))).trim().to_string()
+}
+
+fn shell_quote(s: &str) -> String {
+    // For in_pod's single-quoted sh -c: no single quotes inside, so wrap in double quotes
+    // with the few characters sh expands there escaped.
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('`', "\\`"))
+}
+
+#[test]
+fn should_serve_endpoints_on_same_port_and_different_protocols_and_update_to_node_port() {
+    let c = Cluster::start();
+    c.apply(&netexec("dual", "node-2", "dual"));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: dual\nspec:\n  selector: {app: dual}\n  ports:\n  - {name: tcp, port: 80, targetPort: 8080, protocol: TCP}\n  - {name: udp, port: 80, targetPort: 8081, protocol: UDP}\n");
+    wait_running(&c, "dual");
+    wait_running(&c, "client");
+    let ip = cluster_ip(&c, "dual");
+    c.eventually(60, "TCP on port 80", || in_pod(&c, "client", &format!("curl -s -m 2 http://{ip}/hostname")) == "dual");
+    c.eventually(30, "UDP on port 80", || udp_hostname(&c, "client", &ip, 80) == "dual");
+    // To NodePort: both protocols on their node ports, from the host side for TCP.
+    c.ok(&["patch", "service", "dual", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
+    let ports = c.ok(&["get", "service", "dual", "-o", "jsonpath={.spec.ports[*].nodePort}"]);
+    let ports: Vec<u16> = ports.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    let n1 = node_ip(&c, "node-1");
+    c.eventually(30, "the TCP node port from the host side", || host_curl(&c, &format!("-m 2 http://{n1}:{}/hostname", ports[0])).1 == "dual");
+    c.eventually(30, "the UDP node port from a pod", || udp_hostname(&c, "client", &n1, ports[1]) == "dual");
+}
+
+#[test]
+fn should_be_able_to_change_the_type_from_cluster_ip_to_node_port_and_to_external_name() {
+    let c = Cluster::start();
+    c.apply(&netexec("ty", "node-1", "ty"));
+    c.apply(&service("ty", "ty", ""));
+    wait_running(&c, "ty");
+    c.ok(&["patch", "service", "ty", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
+    let node_port = c.ok(&["get", "service", "ty", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    let n2 = node_ip(&c, "node-2");
+    c.eventually(60, "the new node port on every node", || host_curl(&c, &format!("-m 2 http://{n2}:{node_port}/hostname")).1 == "ty");
+    c.ok(&["patch", "service", "ty", "-p", r#"{"spec":{"type":"ExternalName","externalName":"example.test","clusterIP":null,"clusterIPs":null}}"#]);
+    // ExternalName has no proxy rules: nothing answers the old node port any more.
+    c.eventually(30, "the node port to go away", || host_curl(&c, &format!("-m 1 http://{n2}:{node_port}/hostname")).0 != 0);
+}
