@@ -78,6 +78,26 @@ pub struct ProxyState {
     dirty: BTreeSet<ServiceKey>,
 }
 
+/// What the proxy reads of a slice (addresses, conditions, node, ports), so that 10,000
+/// services do not keep 10,000 slices' metadata, hints and target references in memory.
+fn trimmed(slice: &EndpointSlice) -> EndpointSlice {
+    EndpointSlice {
+        address_type: slice.address_type.clone(),
+        endpoints: slice
+            .endpoints
+            .iter()
+            .map(|e| k8s_openapi::api::discovery::v1::Endpoint {
+                addresses: e.addresses.clone(),
+                conditions: e.conditions.clone(),
+                node_name: e.node_name.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ports: slice.ports.clone(),
+        metadata: Default::default(),
+    }
+}
+
 fn key_of(svc: &Service) -> ServiceKey {
     (
         svc.metadata.namespace.clone().unwrap_or_default(),
@@ -123,7 +143,7 @@ impl ProxyState {
         self.slices
             .entry(key.clone())
             .or_default()
-            .insert(name, slice.clone());
+            .insert(name, trimmed(slice));
         self.dirty.insert(key);
     }
 
