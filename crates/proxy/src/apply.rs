@@ -44,7 +44,9 @@ pub struct Applier {
     sets: HashMap<String, Set>,
     ids: HashMap<PortKey, u32>,
     next_id: u32,
-    rendered: HashMap<PortKey, Objects>,
+    /// Address keys a port's render had but that another port holds: what was written for
+    /// a port is its render minus these (so nothing rendered is kept in memory).
+    withheld: HashMap<PortKey, BTreeSet<(String, Value)>>,
     /// Which service port holds each address-keyed element (two services may claim the
     /// same external IP and port: the first keeps it, as a map holds one verdict per key).
     owners: HashMap<(String, Value), PortKey>,
@@ -120,7 +122,7 @@ impl Applier {
             sets: layout::sets().into_iter().map(|s| (s.name.clone(), s)).collect(),
             ids: HashMap::new(),
             next_id: 1,
-            rendered: HashMap::new(),
+            withheld: HashMap::new(),
             owners: HashMap::new(),
             affinity: HashMap::new(),
             part_weight: DEFAULT_PART_WEIGHT,
@@ -138,9 +140,17 @@ impl Applier {
         self.ids.get(key).copied()
     }
 
-    /// What is rendered for a service port (its objects as last written).
-    pub fn rendered(&self, key: &PortKey) -> Option<&Objects> {
-        self.rendered.get(key)
+    /// The objects written for a service port compiled to `c`: its render, minus the
+    /// address keys another port holds.
+    pub fn objects(&self, key: &PortKey, c: &Compiled) -> Objects {
+        let Some(id) = self.ids.get(key) else { return Objects::default() };
+        let mut o = render::service(&c.port, &c.rules, *id);
+        for (set, k) in self.withheld.get(key).into_iter().flatten() {
+            if let Some(m) = o.elements.get_mut(set) {
+                m.remove(k);
+            }
+        }
+        o
     }
 
     fn render(&mut self, key: &PortKey, c: &Compiled) -> Objects {
@@ -155,6 +165,7 @@ impl Applier {
         };
         let mut o = render::service(&c.port, &c.rules, id);
         // Keep address keys another service port holds.
+        let mut withheld = BTreeSet::new();
         for (set, elems) in o.elements.iter_mut() {
             if is_per_id(set) {
                 continue;
@@ -162,10 +173,16 @@ impl Applier {
             elems.retain(|k, _| match self.owners.get(&(set.clone(), k.clone())) {
                 Some(owner) if owner != key => {
                     tracing::warn!(service = %c.port.name, other = %owner.0, set, "two services claim the same address and port; the first one keeps it");
+                    withheld.insert((set.clone(), k.clone()));
                     false
                 }
                 _ => true,
             });
+        }
+        if withheld.is_empty() {
+            self.withheld.remove(key);
+        } else {
+            self.withheld.insert(key.clone(), withheld);
         }
         o
     }
@@ -234,7 +251,7 @@ impl Applier {
         let recovered: HashMap<&str, u32> = have.chains.values().filter_map(|c| Some((c.chain.name.as_str(), chain_id(&c.chain)?))).collect();
         self.ids.clear();
         self.owners.clear();
-        self.rendered.clear();
+        self.withheld.clear();
         self.affinity.clear();
         self.next_id = recovered.values().max().map_or(1, |m| m + 1);
         let mut taken = BTreeSet::new();
@@ -252,7 +269,6 @@ impl Applier {
             let o = self.render(key, c);
             self.own(key, None, Some(&o));
             want.extend(&o);
-            self.rendered.insert((*key).clone(), o);
             self.remember_affinity(key, Some(c));
         }
         let d = diff(&have, &want);
@@ -289,24 +305,24 @@ impl Applier {
         let started = Instant::now();
         let t = layout::table_ref();
         let mut d = Diff::default();
-        let mut next: Vec<(PortKey, Option<Objects>)> = Vec::new();
+        let mut gone: Vec<PortKey> = Vec::new();
         let mut affinity_touched = BTreeSet::new();
         // Releases first, so an address moving between services in one batch is free to take.
         let empty = Objects::default();
+        let written = |ap: &Applier, ch: &Change| ch.old.as_ref().map(|c| ap.objects(&ch.key, c)).unwrap_or_default();
         for ch in changes.iter().filter(|c| c.new.is_none()) {
-            let old = self.rendered.get(&ch.key).unwrap_or(&empty).clone();
+            let old = written(self, ch);
             d.merge(diff(&old, &empty));
             self.own(&ch.key, Some(&old), None);
-            next.push((ch.key.clone(), None));
+            gone.push(ch.key.clone());
         }
         for ch in changes {
             let Some(new) = &ch.new else { continue };
-            let old = self.rendered.get(&ch.key).cloned().unwrap_or_default();
+            let old = written(self, ch);
             self.own(&ch.key, Some(&old), None);
             let o = self.render(&ch.key, new);
             self.own(&ch.key, None, Some(&o));
             d.merge(diff(&old, &o));
-            next.push((ch.key.clone(), Some(o)));
         }
         let b = d.to_batch(&t, &self.sets);
         let weight = b.weight();
@@ -319,17 +335,10 @@ impl Applier {
             }
             self.remember_affinity(&ch.key, ch.new.as_ref());
         }
-        for (key, o) in next {
-            match o {
-                Some(o) => {
-                    self.rendered.insert(key, o);
-                }
-                None => {
-                    self.rendered.remove(&key);
-                    if let Some(id) = self.ids.remove(&key) {
-                        self.affinity.remove(&id);
-                    }
-                }
+        for key in gone {
+            self.withheld.remove(&key);
+            if let Some(id) = self.ids.remove(&key) {
+                self.affinity.remove(&id);
             }
         }
         if !affinity_touched.is_empty() {

@@ -96,8 +96,8 @@ fn should_serve_a_basic_endpoint_reject_without_endpoints_and_survive_a_restart_
         assert_eq!(r.transactions, 1);
         let rs = nft.ruleset(&layout::table_ref()).unwrap().unwrap();
         let mut want = layout::skeleton();
-        for (k, _) in st2.compiled() {
-            want.extend(ap.rendered(k).unwrap());
+        for (k, c) in st2.compiled() {
+            want.extend(&ap.objects(k, c));
         }
         assert_eq!(kernel_objects(&rs), want);
         let only: std::collections::BTreeSet<String> = tokio::task::spawn_blocking(|| (0..16).map(|_| ask("10.96.0.10:80").unwrap().0).collect()).await.unwrap();
@@ -220,6 +220,10 @@ fn should_be_able_to_preserve_udp_traffic_when_server_pod_cycles() {
         sock.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
         let ask_udp = move |sock: &std::net::UdpSocket| -> Option<String> {
             let mut buf = [0u8; 64];
+            // Replies to earlier retries would answer for the wrong moment: drop them.
+            sock.set_nonblocking(true).unwrap();
+            while sock.recv_from(&mut buf).is_ok() {}
+            sock.set_nonblocking(false).unwrap();
             for _ in 0..10 {
                 sock.send_to(b"q", "10.96.0.50:53").unwrap();
                 if let Ok((n, _)) = sock.recv_from(&mut buf) {
@@ -235,6 +239,51 @@ fn should_be_able_to_preserve_udp_traffic_when_server_pod_cycles() {
         let mut ct = Conntrack::open(&node).unwrap();
         assert!(ct.list().unwrap().iter().all(|e| e.reply.src != "10.2.0.2".parse::<std::net::IpAddr>().unwrap()), "the entry to the gone endpoint is flushed");
         assert_eq!(ask_udp(&sock).as_deref(), Some("10.2.0.3"), "the same client socket reaches the new pod");
+        stop.store(true, Ordering::Relaxed);
+        for s in servers {
+            s.join().unwrap();
+        }
+        drop(ap);
+        cleanup(&t, node, pods);
+    });
+}
+
+#[test]
+fn two_services_claiming_one_external_ip_and_port_leave_it_to_the_first_and_the_sync_goes_through() {
+    weft_testns::run_async("proxy_external_ip_conflict", |t| async move {
+        let (node, pods) = topology(t.dir()).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let servers = [serve(&pods, "10.2.0.2:8080", stop.clone()), serve(&pods, "10.2.0.3:8080", stop.clone())];
+        let mut st = state();
+        let with_ip = |name: &str, cip: &str| service(name, cip, json!({"externalIPs": ["10.96.9.9"], "ports": [{"port": 80, "targetPort": 8080}]}));
+        st.apply_service(&with_ip("a", "10.96.0.60"));
+        st.apply_slice(&slice("a", &["10.2.0.2"], "TCP", 8080));
+        let mut ap = Applier::open(&node).unwrap();
+        ap.resync(&{
+            st.flush();
+            st
+        })
+        .unwrap();
+        let mut st = {
+            let mut s = state();
+            s.replace_all(&[with_ip("a", "10.96.0.60")], &[slice("a", &["10.2.0.2"], "TCP", 8080)]);
+            s.flush();
+            s
+        };
+        // b claims the same address and port: its own ClusterIP works, the external IP stays a's.
+        st.apply_service(&with_ip("b", "10.96.0.61"));
+        st.apply_slice(&slice("b", &["10.2.0.3"], "TCP", 8080));
+        ap.apply(&st.flush()).expect("a conflicting claim does not fail the transaction");
+        let (ext, b) = tokio::task::spawn_blocking(|| (ask("10.96.9.9:80"), ask("10.96.0.61:80"))).await.unwrap();
+        let (ext, b) = (ext.expect("a's external IP").0, b.expect("b's ClusterIP").0);
+        assert_eq!((ext.as_str(), b.as_str()), ("10.2.0.2", "10.2.0.3"));
+        // a goes: its claim is released and b's next change takes the address.
+        st.delete_service(&with_ip("a", "10.96.0.60"));
+        ap.apply(&st.flush()).unwrap();
+        st.apply_service(&service("b", "10.96.0.61", json!({"externalIPs": ["10.96.9.9"], "sessionAffinity": "ClientIP", "ports": [{"port": 80, "targetPort": 8080}]})));
+        ap.apply(&st.flush()).unwrap();
+        let ext = tokio::task::spawn_blocking(|| ask("10.96.9.9:80").unwrap().0).await.unwrap();
+        assert_eq!(ext, "10.2.0.3");
         stop.store(true, Ordering::Relaxed);
         for s in servers {
             s.join().unwrap();
