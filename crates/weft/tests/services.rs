@@ -266,3 +266,19 @@ fn should_be_able_to_change_the_type_from_cluster_ip_to_node_port_and_to_externa
     // ExternalName has no proxy rules: nothing answers the old node port any more.
     c.eventually(30, "the node port to go away", || host_curl(&c, &format!("-m 1 http://{n2}:{node_port}/hostname")).0 != 0);
 }
+
+#[test]
+fn should_only_target_local_endpoints_with_internal_traffic_policy_local() {
+    let c = Cluster::start();
+    c.apply(&netexec("itp", "node-2", "itp"));
+    c.apply(&pod("near", "node-2", "client", &["pause"]));
+    c.apply(&pod("far", "node-1", "client", &["pause"]));
+    c.apply(&service("itp", "itp", "  internalTrafficPolicy: Local\n"));
+    for p in ["itp", "near", "far"] {
+        wait_running(&c, p);
+    }
+    let ip = cluster_ip(&c, "itp");
+    c.eventually(60, "a client on the endpoint's node to reach it", || in_pod(&c, "near", &format!("curl -s -m 2 http://{ip}/hostname")) == "itp");
+    // No local endpoint on node-1: dropped there (a timeout, curl 28), not sent across.
+    assert_eq!(in_pod(&c, "far", &format!("curl -s -m 1 http://{ip}/hostname; echo rc=$?")).trim(), "rc=28");
+}
