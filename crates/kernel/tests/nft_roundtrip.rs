@@ -84,7 +84,9 @@ fn everything() -> Ruleset {
         .rule(r("nat-postrouting", [Expr::ct_status_any(ct_status::DNAT), vec![Expr::masquerade()]].concat()))
         .rule(r("nat-postrouting", vec![Expr::load(Reg::R1, Value::port(30000)), Expr::load(Reg::R2, Value::port(40000)), Expr::Masquerade { flags: NatFlags::FULLY_RANDOM, proto: Some(Reg::R1), proto_max: Some(Reg::R2) }]))
         .rule(r("mangle", vec![Expr::Meta { key: MetaKey::Mark, dreg: Reg::R1 }, Expr::in_set("marks", Reg::R1), Expr::load(Reg::R1, Value::u32(0x10)), Expr::MetaSet { key: MetaKey::Mark, sreg: Reg::R1 }, Expr::CtSet { key: CtKey::Mark, sreg: Reg::R1 }]))
-        .rule(r("filter-forward", vec![Expr::Fib { flags: FibFlags::SADDR | FibFlags::IIF, result: FibResult::Oif, dreg: Reg::R1 }, Expr::cmp_eq(Reg::R1, Value::u32(0)), Expr::Bitwise { sreg: Reg::R1, dreg: Reg::R2, mask: Value::u32(0xff), xor: Value::u32(1) }, Expr::accept()]));
+        .rule(r("filter-forward", vec![Expr::Fib { flags: FibFlags::SADDR | FibFlags::IIF, result: FibResult::Oif, dreg: Reg::R1 }, Expr::cmp_eq(Reg::R1, Value::u32(0)), Expr::Bitwise { sreg: Reg::R1, dreg: Reg::R2, mask: Value::u32(0xff), xor: Value::u32(1) }, Expr::accept()]))
+        // Hairpin: `ip saddr ^ ip daddr == 0`, a boolean op between two registers (Linux 6.13+).
+        .rule(r("nat-postrouting", [Expr::only_ipv4(), vec![Expr::ip_saddr(Reg::R1), Expr::ip_daddr(Reg::R2), Expr::Bitwise2 { op: BoolOp::Xor, sreg: Reg::R1, sreg2: Reg::R2, dreg: Reg::R1, len: 4 }, Expr::cmp_eq(Reg::R1, Value::u32(0)), Expr::masquerade()]].concat()));
     rs
 }
 

@@ -14,9 +14,13 @@
 //! Each service port compiles on its own, so a change to one service recompiles and
 //! re-applies that service only: the cost of an update does not grow with the cluster.
 
+pub mod apply;
 pub mod categorize;
+pub mod diff;
 pub mod endpoints;
+pub mod layout;
 pub mod plan;
+pub mod render;
 pub mod service;
 pub mod state;
 

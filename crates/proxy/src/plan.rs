@@ -3,15 +3,18 @@
 //! The shape follows kube-proxy's nftables mode, whose semantics users rely on:
 //! - the port's addresses are captured by map elements (`service_ips`, `nodeports`) that
 //!   `goto` a per-service chain, so a packet costs one map lookup however many services exist;
-//! - the cluster-policy chain (`svc-…`) and local-policy chain (`local-…`) pick an endpoint
-//!   chain at random (or the one a client is pinned to by session affinity);
+//! - the cluster-policy chain (`svc-…`) and local-policy chain (`local-…`) end in a
+//!   [`Rule::Balance`]: pick an endpoint at random (or the one a client is pinned to by
+//!   session affinity) and DNAT to it. The renderer turns it into one lookup in a shard
+//!   map keyed `service id . slot`, so the cost does not grow with endpoints either;
 //! - the external chain (`ext-…`) handles NodePort, external IPs and load-balancer traffic:
 //!   masquerade for Cluster policy; for Local policy keep the client's address, with the
 //!   short-circuits for pods and the node itself that upstream has;
-//! - each endpoint chain (`ep-…`) marks hairpin traffic for masquerade, remembers the client
-//!   for affinity, and DNATs;
 //! - addresses with no usable endpoints land in `no_endpoint_*` with Reject (nothing serves)
 //!   or Drop (Local policy and nothing local), checked in the filter stage.
+//!
+//! Hairpin (a pod reaching itself through its service) needs no per-endpoint rule: the
+//! renderer masquerades every DNATed, forwarded packet whose source is its destination.
 
 use crate::categorize::categorize;
 use crate::endpoints::Endpoint;
@@ -68,26 +71,67 @@ pub enum Rule {
         chain: String,
     },
     Goto(String),
-    /// Source remembered in affinity `set`: goto `chain`.
-    Affinity {
-        set: String,
-        chain: String,
-    },
-    /// One of these chains, uniformly at random.
-    Balance(Vec<String>),
-    /// Source is this endpoint itself (hairpin): mark for masquerade.
-    MasqueradeIfSource(IpAddr),
-    /// Remember the source in affinity `set` (refreshing its timeout).
-    RememberClient {
-        set: String,
-    },
-    Dnat {
-        proto: Proto,
-        addr: IpAddr,
-        port: u16,
+    /// DNAT to one of `endpoints`, uniformly at random; with session affinity, a client
+    /// that chose an endpoint of this chain within `affinity_seconds` gets the same one.
+    Balance {
+        endpoints: Vec<Target>,
+        affinity_seconds: Option<u32>,
     },
     /// Drop unless the source is in these ranges (loadBalancerSourceRanges).
     DropUnlessFrom(Vec<IpNet>),
+}
+
+fn nets(n: &[IpNet]) -> String {
+    n.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rule::MasqueradeUnlessFromPods { daddr, proto, port, pod_cidrs } => write!(f, "masquerade {daddr}:{port}/{} unless from pods ({})", proto.as_str(), nets(pod_cidrs)),
+            Rule::MasqueradeTo { daddr, proto, port } => write!(f, "masquerade {daddr}:{port}/{}", proto.as_str()),
+            Rule::Masquerade => write!(f, "masquerade"),
+            Rule::GotoIfFromPods { pod_cidrs, chain } => write!(f, "from pods ({}): goto {chain}", nets(pod_cidrs)),
+            Rule::MasqueradeIfFromNode => write!(f, "from this node: masquerade"),
+            Rule::GotoIfFromNode { chain } => write!(f, "from this node: goto {chain}"),
+            Rule::Goto(c) => write!(f, "goto {c}"),
+            Rule::DropUnlessFrom(n) => write!(f, "drop unless from {}", nets(n)),
+            Rule::Balance { endpoints, affinity_seconds } => {
+                let eps: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+                write!(f, "dnat to one of {}", eps.join(", "))?;
+                if let Some(s) = affinity_seconds {
+                    write!(f, " (session affinity by client address, {s}s)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Goto(c) => write!(f, "goto {c}"),
+            Verdict::Reject => write!(f, "reject (no endpoints)"),
+            Verdict::Drop => write!(f, "drop (no local endpoints)"),
+        }
+    }
+}
+
+/// Where a connection is DNATed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.addr {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
 }
 
 /// Everything one service port contributes to the ruleset.
@@ -98,12 +142,20 @@ pub struct ServiceRules {
     pub no_endpoint_ips: Vec<(IpAddr, Proto, u16, Verdict)>,
     pub no_endpoint_nodeports: Vec<(Proto, u16, Verdict)>,
     pub firewall_ips: Vec<(IpAddr, Proto, u16, Verdict)>,
-    /// Chains in creation order (a chain's targets come before it is jumped to).
+    /// The service port's chains by name.
     pub chains: BTreeMap<String, Vec<Rule>>,
-    /// Affinity sets: name → timeout in seconds.
-    pub affinity_sets: BTreeMap<String, u32>,
     /// `healthCheckNodePort` to serve, with whether this node has a local endpoint.
     pub health_check: Option<(u16, usize)>,
+}
+
+impl ServiceRules {
+    /// Every endpoint any chain of this port may DNAT to.
+    pub fn targets(&self) -> impl Iterator<Item = Target> + '_ {
+        self.chains.values().flatten().flat_map(|r| match r {
+            Rule::Balance { endpoints, .. } => endpoints.as_slice(),
+            _ => &[],
+        }).copied()
+    }
 }
 
 fn port_id(p: &ServicePort) -> String {
@@ -112,17 +164,17 @@ fn port_id(p: &ServicePort) -> String {
     } else {
         p.name.port.clone()
     };
+    let family = match p.family {
+        Family::V4 => "",
+        Family::V6 => "/v6",
+    };
     format!(
-        "{}/{}/{}/{}",
+        "{}/{}/{}/{}{family}",
         p.name.namespace,
         p.name.name,
         p.name.proto.as_str(),
         port
     )
-}
-
-pub fn endpoint_chain(p: &ServicePort, e: &Endpoint) -> String {
-    format!("ep-{}@{}", port_id(p), e.key())
 }
 
 pub fn cluster_chain(p: &ServicePort) -> String {
@@ -141,10 +193,6 @@ pub fn firewall_chain(p: &ServicePort) -> String {
     format!("fw-{}", port_id(p))
 }
 
-fn affinity_set(p: &ServicePort, e: &Endpoint) -> String {
-    format!("aff-{}@{}", port_id(p), e.key())
-}
-
 /// Compiles one service port. Pure: the same inputs give the same rules.
 pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> ServiceRules {
     let mut r = ServiceRules::default();
@@ -157,38 +205,21 @@ pub fn compile(p: &ServicePort, endpoints: &[Endpoint], node: &NodeContext) -> S
     let cat = categorize(p, endpoints);
     let proto = p.name.proto;
 
-    // Endpoint chains for everything reachable from this node.
-    let mut reachable: Vec<&Endpoint> = cat.cluster.iter().chain(cat.local.iter()).collect();
-    reachable.sort();
-    reachable.dedup();
-    for e in &reachable {
-        let mut rules = vec![Rule::MasqueradeIfSource(e.ip)];
-        if let Some(timeout) = p.affinity_seconds {
-            let set = affinity_set(p, e);
-            r.affinity_sets.insert(set.clone(), timeout);
-            rules.push(Rule::RememberClient { set });
-        }
-        rules.push(Rule::Dnat {
-            proto,
-            addr: e.ip,
-            port: e.port,
-        });
-        r.chains.insert(endpoint_chain(p, e), rules);
-    }
     let policy_chain = |r: &mut ServiceRules, name: String, eps: &[Endpoint]| {
-        let mut rules = Vec::new();
-        if p.affinity_seconds.is_some() {
-            for e in eps {
-                rules.push(Rule::Affinity {
-                    set: affinity_set(p, e),
-                    chain: endpoint_chain(p, e),
-                });
-            }
-        }
-        rules.push(Rule::Balance(
-            eps.iter().map(|e| endpoint_chain(p, e)).collect(),
-        ));
-        r.chains.insert(name, rules);
+        let endpoints = eps
+            .iter()
+            .map(|e| Target {
+                addr: e.ip,
+                port: e.port,
+            })
+            .collect();
+        r.chains.insert(
+            name,
+            vec![Rule::Balance {
+                endpoints,
+                affinity_seconds: p.affinity_seconds,
+            }],
+        );
     };
     let uses_cluster = !cat.cluster.is_empty() && p.uses_cluster_endpoints();
     let uses_local = !cat.local.is_empty() && p.uses_local_endpoints();

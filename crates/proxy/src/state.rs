@@ -39,25 +39,8 @@ impl Change {
         if old.port.name.proto != Proto::Udp {
             return vec![];
         }
-        let still: BTreeSet<IpAddr> = self
-            .new
-            .iter()
-            .flat_map(|n| n.rules.chains.values().flatten())
-            .filter_map(|r| match r {
-                crate::plan::Rule::Dnat { addr, .. } => Some(*addr),
-                _ => None,
-            })
-            .collect();
-        let mut gone: Vec<IpAddr> = old
-            .rules
-            .chains
-            .values()
-            .flatten()
-            .filter_map(|r| match r {
-                crate::plan::Rule::Dnat { addr, .. } if !still.contains(addr) => Some(*addr),
-                _ => None,
-            })
-            .collect();
+        let still: BTreeSet<IpAddr> = self.new.iter().flat_map(|n| n.rules.targets()).map(|t| t.addr).collect();
+        let mut gone: Vec<IpAddr> = old.rules.targets().map(|t| t.addr).filter(|a| !still.contains(a)).collect();
         gone.sort();
         gone.dedup();
         gone
@@ -93,6 +76,26 @@ pub struct ProxyState {
     /// Ports of each service as last compiled, to find the ones that went away.
     ports_of: HashMap<ServiceKey, BTreeSet<PortKey>>,
     dirty: BTreeSet<ServiceKey>,
+}
+
+/// What the proxy reads of a slice (addresses, conditions, node, ports), so that 10,000
+/// services do not keep 10,000 slices' metadata, hints and target references in memory.
+fn trimmed(slice: &EndpointSlice) -> EndpointSlice {
+    EndpointSlice {
+        address_type: slice.address_type.clone(),
+        endpoints: slice
+            .endpoints
+            .iter()
+            .map(|e| k8s_openapi::api::discovery::v1::Endpoint {
+                addresses: e.addresses.clone(),
+                conditions: e.conditions.clone(),
+                node_name: e.node_name.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        ports: slice.ports.clone(),
+        metadata: Default::default(),
+    }
 }
 
 fn key_of(svc: &Service) -> ServiceKey {
@@ -140,7 +143,7 @@ impl ProxyState {
         self.slices
             .entry(key.clone())
             .or_default()
-            .insert(name, slice.clone());
+            .insert(name, trimmed(slice));
         self.dirty.insert(key);
     }
 
@@ -175,6 +178,24 @@ impl ProxyState {
             self.apply_slice(s);
         }
         self.dirty.extend(before);
+    }
+
+    /// Replaces every Service (a relist of Services alone).
+    pub fn replace_services(&mut self, services: &[Service]) {
+        self.dirty.extend(self.services.keys().cloned());
+        self.services.clear();
+        for s in services {
+            self.apply_service(s);
+        }
+    }
+
+    /// Replaces every EndpointSlice (a relist of slices alone).
+    pub fn replace_slices(&mut self, slices: &[EndpointSlice]) {
+        self.dirty.extend(self.slices.keys().cloned());
+        self.slices.clear();
+        for s in slices {
+            self.apply_slice(s);
+        }
     }
 
     pub fn is_dirty(&self) -> bool {

@@ -28,6 +28,8 @@ pub mod probe_exec;
 pub mod probe_net;
 mod probe_run;
 mod process;
+mod proxy_agent;
+mod proxy_health;
 pub mod start_order;
 mod volume_files;
 pub mod volume_source;
@@ -52,12 +54,14 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
     node::register(&client, &cfg).await?;
     let heartbeat = node::heartbeat(client.clone(), cfg.clone());
     let routes = node_routes::run(client.clone(), cfg.clone());
+    let proxy = proxy_agent::run(client.clone(), cfg.clone());
     let pods = pods::run(client, cfg, index);
     tokio::select! {
         r = heartbeat => r,
         r = pods => r,
         r = routes => r,
         r = kubelet => r,
+        r = proxy => r,
     }
 }
 

@@ -24,6 +24,9 @@ pub struct NodeConfig {
     pub cluster_dns: crate::dns_files::ClusterDns,
     /// The kubelet endpoint (logs, exec); None: not served (the real kubelet's job).
     pub kubelet: Option<crate::kubelet::KubeletServing>,
+    /// The cluster's pod CIDRs: the service proxy masquerades service traffic from
+    /// anywhere else.
+    pub cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
 impl NodeConfig {
@@ -38,6 +41,7 @@ impl NodeConfig {
             pod_mtu: 1500,
             cluster_dns: Default::default(),
             kubelet: None,
+            cluster_cidrs: vec![],
         }
     }
 

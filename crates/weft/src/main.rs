@@ -1,7 +1,9 @@
 //! `weft`: Kubernetes networking in one binary.
 
 mod down;
+mod lb_routes;
 mod nodes;
+mod service_rules;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,16 @@ enum Cmd {
         /// Also remove the state dir (all objects, certificates, the kubeconfig).
         #[arg(long)]
         purge: bool,
+    },
+    /// Show the service proxy's plan for one service on each node, and whether each
+    /// node's nftables table matches it.
+    ServiceRules {
+        /// `namespace/name`, or `name` with --namespace.
+        service: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(long, env = "WEFT_STATE_DIR", default_value_os_t = default_state_dir())]
+        state_dir: PathBuf,
     },
     /// Print weft's version and the Kubernetes API version it serves.
     Version,
@@ -56,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Up(args) => up::run(args),
         Cmd::Down { state_dir, purge } => down::run(&state_dir, purge),
         Cmd::LogShim { .. } => std::process::exit(weft_runtime::log_shim_main()),
+        Cmd::ServiceRules { service, namespace, state_dir } => service_rules::run(&state_dir, &service, namespace),
         Cmd::Agnhost { args } => std::process::exit(weft_agnhost::run(std::iter::once("agnhost".to_string()).chain(args).collect())),
         Cmd::Version => {
             println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));

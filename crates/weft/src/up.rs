@@ -76,6 +76,9 @@ pub fn run(args: UpArgs) -> Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
         let ctl = weft_controllers::ControllersConfig { pod_cidrs: args.pod_cidr.clone(), node_cidr_mask_v4: 24, node_cidr_mask_v6: 64, load_balancer_pools: args.load_balancer_cidr.clone() };
         tasks.spawn(weft_controllers::run(client.clone(), ctl));
+        let cidrs: Vec<String> = args.pod_cidr.iter().map(ToString::to_string).collect();
+        std::fs::write(crate::service_rules::pod_cidrs_file(&args.state_dir), cidrs.join("\n") + "\n")?;
+        tasks.spawn(crate::lb_routes::run(client.clone(), topology.nodes.iter().map(|n| n.ip).collect()));
         for n in &topology.nodes {
             let mut nc = weft_runtime::NodeConfig::new(&n.name, args.state_dir.join("nodes").join(&n.name));
             nc.netns = Some(n.netns.clone());
@@ -83,6 +86,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             nc.pod_mtu = topology.mtu;
             let cert = weft_apiserver::pki::kubelet_serving(&args.state_dir.join("pki"), &n.name, &[std::net::IpAddr::V4(n.ip)]).with_context(|| format!("issuing the kubelet serving certificate of {}", n.name))?;
             nc.kubelet = Some(weft_runtime::KubeletServing { port: weft_runtime::kubelet::DEFAULT_PORT, ca_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem });
+            nc.cluster_cidrs = args.pod_cidr.clone();
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
         let result = tokio::select! {

@@ -72,6 +72,11 @@ code_enum!(
     NatFamily { Ipv4 = 2, Ipv6 = 10 }
 );
 
+code_enum!(
+    /// A boolean op between two registers (`ip saddr ^ ip daddr`, Linux 6.13+).
+    BoolOp { And = c::NFT_BITWISE_AND, Or = c::NFT_BITWISE_OR, Xor = c::NFT_BITWISE_XOR }
+);
+
 code_enum!(NumgenKind { Inc = c::NFT_NG_INCREMENTAL, Random = c::NFT_NG_RANDOM });
 
 code_enum!(DynsetOp { Add = c::NFT_DYNSET_OP_ADD, Update = c::NFT_DYNSET_OP_UPDATE, Delete = c::NFT_DYNSET_OP_DELETE });
@@ -183,6 +188,8 @@ pub enum Expr {
     Cmp { sreg: Reg, op: CmpOp, data: Value },
     /// `dreg = (sreg & mask) ^ xor`, over `mask.len()` bytes.
     Bitwise { sreg: Reg, dreg: Reg, mask: Value, xor: Value },
+    /// `dreg = sreg OP sreg2`, over `len` bytes (Linux 6.13+).
+    Bitwise2 { op: BoolOp, sreg: Reg, sreg2: Reg, dreg: Reg, len: u32 },
     /// `from <= sreg <= to` (or outside it when `negate`).
     Range { sreg: Reg, negate: bool, from: Value, to: Value },
     /// A value into a register, or a verdict (into `Reg::VERDICT`).
@@ -221,7 +228,7 @@ impl Expr {
             Expr::Meta { .. } | Expr::MetaSet { .. } => "meta",
             Expr::Ct { .. } | Expr::CtSet { .. } => "ct",
             Expr::Cmp { .. } => "cmp",
-            Expr::Bitwise { .. } => "bitwise",
+            Expr::Bitwise { .. } | Expr::Bitwise2 { .. } => "bitwise",
             Expr::Range { .. } => "range",
             Expr::Immediate { .. } => "immediate",
             Expr::Lookup { .. } => "lookup",

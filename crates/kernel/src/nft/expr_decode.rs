@@ -127,6 +127,15 @@ fn decode_one(name: &str, t: &AttrTable<'_>) -> Decoded<Expr> {
         },
         "bitwise" => {
             let op = t.opt_u32(c::NFTA_BITWISE_OP)?.unwrap_or(c::NFT_BITWISE_MASK_XOR);
+            if t.get(c::NFTA_BITWISE_SREG2).is_some() {
+                return Ok(Expr::Bitwise2 {
+                    op: BoolOp::from_code(op)?,
+                    sreg: t.reg(c::NFTA_BITWISE_SREG, "sreg")?,
+                    sreg2: t.reg(c::NFTA_BITWISE_SREG2, "sreg2")?,
+                    dreg: t.reg(c::NFTA_BITWISE_DREG, "dreg")?,
+                    len: t.u32(c::NFTA_BITWISE_LEN, "len")?,
+                });
+            }
             if op != c::NFT_BITWISE_MASK_XOR {
                 return bad(format!("bitwise op {op} (shifts) is not supported"));
             }
@@ -243,6 +252,7 @@ mod tests {
             Expr::CtSet { key: CtKey::Mark, sreg: Reg::R1 },
             Expr::Cmp { sreg: Reg::R1, op: CmpOp::Neq, data: Value::u32(0) },
             Expr::Bitwise { sreg: Reg::R1, dreg: Reg::R1, mask: Value::u32(6), xor: Value::u32(0) },
+            Expr::Bitwise2 { op: BoolOp::Xor, sreg: Reg::R1, sreg2: Reg::R2, dreg: Reg::R1, len: 4 },
             Expr::Range { sreg: Reg::R1, negate: true, from: Value::port(1000), to: Value::port(2000) },
             Expr::Immediate { dreg: Reg::VERDICT, data: Data::Verdict(Verdict::Goto("x".into())) },
             Expr::Immediate { dreg: Reg::R2, data: Data::Value(Value::port(8080)) },

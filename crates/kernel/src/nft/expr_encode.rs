@@ -69,6 +69,13 @@ fn encode_data(e: &Expr, w: &mut AttrWriter) {
             value(w, c::NFTA_BITWISE_MASK, mask);
             value(w, c::NFTA_BITWISE_XOR, xor);
         }
+        Expr::Bitwise2 { op, sreg, sreg2, dreg, len } => {
+            reg(w, c::NFTA_BITWISE_SREG, *sreg);
+            reg(w, c::NFTA_BITWISE_SREG2, *sreg2);
+            reg(w, c::NFTA_BITWISE_DREG, *dreg);
+            w.be32(c::NFTA_BITWISE_LEN, *len);
+            w.be32(c::NFTA_BITWISE_OP, op.code());
+        }
         Expr::Range { sreg, negate, from, to } => {
             reg(w, c::NFTA_RANGE_SREG, *sreg);
             w.be32(c::NFTA_RANGE_OP, if *negate { c::NFT_RANGE_NEQ } else { c::NFT_RANGE_EQ });

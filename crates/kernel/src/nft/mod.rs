@@ -59,7 +59,7 @@ pub use client::{Nft, DEFAULT_PART_WEIGHT};
 pub use conntrack::{Conntrack, CtEntry, CtFilter, CtTuple};
 pub use elem::Element;
 pub use expr::{
-    addr_type, ct_state, ct_status, CmpOp, CtDir, CtKey, DynsetOp, Expr, FibFlags, FibResult, IcmpxCode, LimitKind, LogTo,
+    addr_type, ct_state, BoolOp, ct_status, CmpOp, CtDir, CtKey, DynsetOp, Expr, FibFlags, FibResult, IcmpxCode, LimitKind, LogTo,
     MetaKey, NatFamily, NatFlags, NatKind, NumgenKind, PayloadBase, Reject,
 };
 pub use msg::DecodeError;

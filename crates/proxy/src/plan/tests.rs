@@ -47,6 +47,19 @@ fn ep(last: u8, local: bool) -> Endpoint {
     }
 }
 
+fn balance(eps: &[Endpoint], affinity_seconds: Option<u32>) -> Rule {
+    Rule::Balance {
+        endpoints: eps
+            .iter()
+            .map(|e| Target {
+                addr: e.ip,
+                port: e.port,
+            })
+            .collect(),
+        affinity_seconds,
+    }
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -68,25 +81,9 @@ fn a_cluster_ip_balances_over_every_ready_endpoint() {
     assert!(
         matches!(&svc[0], Rule::MasqueradeUnlessFromPods { daddr, port: 80, pod_cidrs, .. } if *daddr == ip("10.96.0.20") && pod_cidrs.len() == 1)
     );
-    assert_eq!(
-        svc[1],
-        Rule::Balance(vec![
-            "ep-ns/web/tcp/http@10.244.0.1:8080".into(),
-            "ep-ns/web/tcp/http@10.244.1.2:8080".into()
-        ])
-    );
-    assert_eq!(
-        r.chains["ep-ns/web/tcp/http@10.244.1.2:8080"],
-        vec![
-            Rule::MasqueradeIfSource(ip("10.244.1.2")),
-            Rule::Dnat {
-                proto: Proto::Tcp,
-                addr: ip("10.244.1.2"),
-                port: 8080
-            }
-        ]
-    );
-    assert!(r.no_endpoint_ips.is_empty() && r.nodeports.is_empty() && r.affinity_sets.is_empty());
+    assert_eq!(svc[1], balance(&[ep(1, true), ep(2, false)], None));
+    assert_eq!(r.chains.len(), 1, "no chain per endpoint: {:?}", r.chains.keys());
+    assert!(r.no_endpoint_ips.is_empty() && r.nodeports.is_empty());
 }
 
 #[test]
@@ -114,15 +111,9 @@ fn terminating_endpoints_serve_only_when_nothing_else_does() {
     t.ready = false;
     t.terminating = true;
     let r = compile(&port(), &[t.clone(), ep(1, false)], &node());
-    assert_eq!(
-        r.chains["svc-ns/web/tcp/http"][1],
-        Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.1.1:8080".into()])
-    );
-    let r = compile(&port(), &[t], &node());
-    assert_eq!(
-        r.chains["svc-ns/web/tcp/http"][1],
-        Rule::Balance(vec!["ep-ns/web/tcp/http@10.244.1.9:8080".into()])
-    );
+    assert_eq!(r.chains["svc-ns/web/tcp/http"][1], balance(&[ep(1, false)], None));
+    let r = compile(&port(), &[t.clone()], &node());
+    assert_eq!(r.chains["svc-ns/web/tcp/http"][1], balance(&[t], None));
 }
 
 #[test]
@@ -131,23 +122,8 @@ fn session_affinity_pins_clients_per_endpoint() {
     p.affinity_seconds = Some(60);
     let eps = [ep(1, true), ep(2, false)];
     let r = compile(&p, &eps, &node());
-    assert_eq!(r.affinity_sets.len(), 2);
-    assert!(r.affinity_sets.values().all(|t| *t == 60));
     let svc = &r.chains["svc-ns/web/tcp/http"];
-    assert_eq!(
-        svc[1],
-        Rule::Affinity {
-            set: "aff-ns/web/tcp/http@10.244.0.1:8080".into(),
-            chain: "ep-ns/web/tcp/http@10.244.0.1:8080".into()
-        }
-    );
-    assert!(matches!(svc.last(), Some(Rule::Balance(v)) if v.len() == 2));
-    assert_eq!(
-        r.chains["ep-ns/web/tcp/http@10.244.0.1:8080"][1],
-        Rule::RememberClient {
-            set: "aff-ns/web/tcp/http@10.244.0.1:8080".into()
-        }
-    );
+    assert_eq!(svc[1], balance(&eps, Some(60)));
 }
 
 #[test]
@@ -209,9 +185,7 @@ fn external_local_without_local_endpoints_drops_outside_traffic_but_serves_pods_
     );
     assert_eq!(
         r.chains["local-ns/web/tcp/http"],
-        vec![Rule::Balance(vec![
-            "ep-ns/web/tcp/http@10.244.0.2:8080".into()
-        ])]
+        vec![balance(&[ep(2, true)], None)]
     );
     assert_eq!(r.health_check, Some((32100, 1)));
 }
@@ -282,4 +256,13 @@ fn an_unnamed_port_is_named_by_its_number() {
     let mut p = port();
     p.name.port = String::new();
     assert_eq!(cluster_chain(&p), "svc-ns/web/tcp/p80");
+}
+
+#[test]
+fn the_ipv6_port_of_a_dual_stack_service_has_chains_of_its_own() {
+    let mut p = port();
+    p.family = Family::V6;
+    p.cluster_ip = ip("fd00:10:96::20");
+    assert_eq!(cluster_chain(&p), "svc-ns/web/tcp/http/v6");
+    assert_ne!(cluster_chain(&p), cluster_chain(&port()));
 }

@@ -1,0 +1,284 @@
+//! Services with `weft up --nodes 2`, the behaviours Kubernetes' own e2e service tests
+//! check (test/e2e/network/service.go), with real traffic: from pods (tools run inside
+//! a pod's netns with nsenter) and, for NodePort and LoadBalancer, from the host side.
+
+mod common;
+use common::Cluster;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.52";
+
+fn pod(name: &str, node: &str, app: &str, args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: {app}}}\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: {AGNHOST}\n    args: [{}]\n", args.join(", "))
+}
+
+fn netexec(name: &str, node: &str, app: &str) -> String {
+    pod(name, node, app, &["netexec", "--http-port=8080", "--udp-port=8081"])
+}
+
+fn service(name: &str, app: &str, extra: &str) -> String {
+    format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n{extra}")
+}
+
+fn wait_running(c: &Cluster, name: &str) -> String {
+    c.eventually(60, &format!("pod {name} running with an IP"), || c.ok(&["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]).starts_with("Running 1"));
+    c.ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
+}
+
+fn netns_of(c: &Cluster, name: &str) -> PathBuf {
+    let uid = c.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"]);
+    let node = c.ok(&["get", "pod", name, "-o", "jsonpath={.spec.nodeName}"]);
+    c.state_dir().join("nodes").join(node).join("pods").join(uid).join("netns")
+}
+
+/// Runs `script` inside pod `name`'s network namespace; stdout and stderr.
+fn in_pod(c: &Cluster, name: &str, script: &str) -> String {
+    let out = c.sh(&format!("nsenter --net={} sh -c '{script}'", netns_of(c, name).display()));
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn cluster_ip(c: &Cluster, svc: &str) -> String {
+    c.ok(&["get", "service", svc, "-o", "jsonpath={.spec.clusterIP}"])
+}
+
+fn node_ip(c: &Cluster, node: &str) -> String {
+    c.ok(&["get", "node", node, "-o", "jsonpath={.status.addresses[0].address}"])
+}
+
+/// Hostnames answering `n` requests to `url` from pod `from`.
+fn hostnames(c: &Cluster, from: &str, url: &str, n: usize) -> BTreeSet<String> {
+    let script = format!("for i in $(seq {n}); do curl -s -m 2 {url}/hostname; echo; done");
+    in_pod(c, from, &script).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+/// A helper process that dies with the test, even when an assertion fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn host_curl(c: &Cluster, args: &str) -> (i32, String) {
+    let out = c.sh(&format!("curl -s {args}"));
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn should_serve_a_basic_endpoint_from_pods_and_reject_a_service_without_endpoints() {
+    let c = Cluster::start();
+    c.apply(&netexec("web-1", "node-1", "web"));
+    c.apply(&netexec("web-2", "node-2", "web"));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    c.apply(&service("web", "web", ""));
+    c.apply(&service("empty", "nothing", ""));
+    for p in ["web-1", "web-2", "client"] {
+        wait_running(&c, p);
+    }
+    let ip = cluster_ip(&c, "web");
+    let mut seen = BTreeSet::new();
+    c.eventually(60, "both endpoints to answer through the ClusterIP", || {
+        seen.extend(hostnames(&c, "client", &format!("http://{ip}"), 8));
+        seen.len() == 2
+    });
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["web-1", "web-2"]);
+    // Pod to ClusterIP keeps the pod's address (no masquerade from pods).
+    let client_ip = c.ok(&["get", "pod", "client", "-o", "jsonpath={.status.podIP}"]);
+    assert!(in_pod(&c, "client", &format!("curl -s -m 2 http://{ip}/clientip")).starts_with(&format!("{client_ip}:")));
+    // No endpoints: refused at once (curl exit 7), not a timeout (28).
+    let empty = cluster_ip(&c, "empty");
+    assert_eq!(in_pod(&c, "client", &format!("curl -s -m 5 http://{empty}/; echo rc=$?")).trim(), "rc=7");
+    // The introspection command shows the plan and that the kernel matches it.
+    let out = c.inside(Command::new(env!("CARGO_BIN_EXE_weft")).args(["service-rules", "default/web", "--state-dir"]).arg(c.state_dir())).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("kernel: matches").count(), 2, "{text}");
+    assert!(text.contains("dnat to one of") && text.contains(":8080"), "{text}");
+}
+
+#[test]
+fn should_be_able_to_create_a_functioning_node_port_service_and_a_load_balancer_reachable_from_the_host() {
+    let c = Cluster::start();
+    c.apply(&netexec("lb-1", "node-2", "lb"));
+    c.apply(&service("lb", "lb", "  type: LoadBalancer\n  externalTrafficPolicy: Local\n"));
+    wait_running(&c, "lb-1");
+    c.eventually(30, "a load-balancer address", || !c.ok(&["get", "service", "lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]).is_empty());
+    let lb_ip = c.ok(&["get", "service", "lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]);
+    let node_port = c.ok(&["get", "service", "lb", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    let hc_port = c.ok(&["get", "service", "lb", "-o", "jsonpath={.spec.healthCheckNodePort}"]);
+    let (n1, n2) = (node_ip(&c, "node-1"), node_ip(&c, "node-2"));
+    // externalTrafficPolicy Local: the node with the endpoint serves, and the client's
+    // address (the host side, 10.99.0.1) is preserved.
+    let mut answer = String::new();
+    c.eventually(60, "the node port on node-2", || {
+        answer = host_curl(&c, &format!("-m 2 http://{n2}:{node_port}/clientip")).1;
+        answer.starts_with("10.99.0.1:")
+    });
+    // The node without a local endpoint drops it (a timeout, not a refusal).
+    assert_eq!(host_curl(&c, &format!("-m 1 http://{n1}:{node_port}/clientip")).0, 28);
+    // healthCheckNodePort: 200 with the local endpoint count where there is one, 503 elsewhere.
+    let (_, body) = host_curl(&c, &format!("-m 2 -w ' %{{http_code}}' http://{n2}:{hc_port}/"));
+    assert!(body.contains("\"localEndpoints\":1") && body.ends_with(" 200"), "{body}");
+    let (_, body) = host_curl(&c, &format!("-m 2 -w ' %{{http_code}}' http://{n1}:{hc_port}/"));
+    assert!(body.ends_with(" 503"), "{body}");
+    // The load-balancer address, from the host side, through the healthy node.
+    c.eventually(30, "the load-balancer address to answer from the host side", || host_curl(&c, &format!("-m 2 http://{lb_ip}/hostname")).1 == "lb-1");
+    // Cluster policy: every node serves its node port, masquerading.
+    c.ok(&["patch", "service", "lb", "-p", r#"{"spec":{"externalTrafficPolicy":"Cluster","healthCheckNodePort":null}}"#]);
+    c.eventually(30, "node-1 to serve the node port with Cluster policy", || host_curl(&c, &format!("-m 2 http://{n1}:{node_port}/hostname")).1 == "lb-1");
+}
+
+#[test]
+fn should_allow_pods_to_hairpin_back_to_themselves_through_services() {
+    let c = Cluster::start();
+    c.apply(&netexec("self", "node-1", "self"));
+    c.apply(&service("self", "self", ""));
+    wait_running(&c, "self");
+    let ip = cluster_ip(&c, "self");
+    c.eventually(60, "the pod to reach itself through its service", || in_pod(&c, "self", &format!("curl -s -m 2 http://{ip}/hostname")) == "self");
+}
+
+#[test]
+fn should_be_able_to_switch_session_affinity_and_have_session_affinity_work() {
+    let c = Cluster::start();
+    c.apply(&netexec("aff-1", "node-1", "aff"));
+    c.apply(&netexec("aff-2", "node-2", "aff"));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    c.apply(&service("aff", "aff", "  sessionAffinity: ClientIP\n"));
+    for p in ["aff-1", "aff-2", "client"] {
+        wait_running(&c, p);
+    }
+    let url = format!("http://{}", cluster_ip(&c, "aff"));
+    c.eventually(60, "the service to answer", || !hostnames(&c, "client", &url, 1).is_empty());
+    c.eventually(30, "both endpoints ready", || c.ok(&["get", "endpointslices", "-l", "kubernetes.io/service-name=aff", "-o", "jsonpath={.items[*].endpoints[*].addresses[0]}"]).split_whitespace().count() == 2);
+    assert_eq!(hostnames(&c, "client", &url, 12).len(), 1, "ClientIP affinity: one endpoint for one client");
+    c.ok(&["patch", "service", "aff", "-p", r#"{"spec":{"sessionAffinity":"None"}}"#]);
+    let mut seen = BTreeSet::new();
+    c.eventually(60, "both endpoints once affinity is off", || {
+        seen.extend(hostnames(&c, "client", &url, 8));
+        seen.len() == 2
+    });
+    c.ok(&["patch", "service", "aff", "-p", r#"{"spec":{"sessionAffinity":"ClientIP"}}"#]);
+    c.eventually(30, "affinity back on", || hostnames(&c, "client", &url, 12).len() == 1);
+}
+
+#[test]
+fn weft_keeps_established_connections_through_a_cluster_ip_across_kill_9_and_restart_without_rebuilding_the_table() {
+    let mut c = Cluster::start();
+    c.apply(&pod("backend", "node-2", "backend", &["pause"]));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  selector: {app: backend}\n  ports:\n  - {port: 9000, targetPort: 9000}\n");
+    wait_running(&c, "backend");
+    wait_running(&c, "client");
+    let ip = cluster_ip(&c, "echo");
+    // A line echo server that is not a container of weft's, so a restart of weft leaves it be.
+    let server = "import socket,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind((\"0.0.0.0\",9000));s.listen()\ndef h(c):\n  f=c.makefile(\"rwb\",0)\n  for l in f: f.write(l)\nwhile True:\n  c,_=s.accept();threading.Thread(target=h,args=(c,),daemon=True).start()\n";
+    let _srv = KillOnDrop(c.inside(Command::new("nsenter").arg(format!("--net={}", netns_of(&c, "backend").display())).args(["python3", "-c", server])).stdout(Stdio::null()).spawn().unwrap());
+    let client = format!("import socket,sys,time\nfor i in range(100):\n  try:\n    s=socket.create_connection((\"{ip}\",9000),timeout=2);break\n  except OSError: time.sleep(0.2)\nf=s.makefile(\"rwb\",0)\nfor l in sys.stdin:\n  f.write(l.encode());sys.stdout.write(f.readline().decode());sys.stdout.flush()\n");
+    let mut cli = KillOnDrop(c.inside(Command::new("nsenter").arg(format!("--net={}", netns_of(&c, "client").display())).args(["python3", "-u", "-c", &client]))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let mut to = cli.0.stdin.take().unwrap();
+    let mut from = BufReader::new(cli.0.stdout.take().unwrap());
+    let mut line = String::new();
+    writeln!(to, "before").unwrap();
+    from.read_line(&mut line).unwrap();
+    assert_eq!(line, "before\n", "the connection through the ClusterIP works");
+    let node_ns = c.state_dir().join("netns").join("node-1");
+    // Chains and their handles, the service map, and the rules (with handles) of the
+    // chains a ClusterIP packet takes: a rebuilt table would have new handles. (nft 1.0
+    // cannot print the hairpin rule's two-register XOR, so not the whole table.)
+    let svc_chain = "svc-default/echo/tcp/p9000";
+    let table = |c: &Cluster| {
+        let out = c.sh(&format!(
+            "nsenter --net={ns} sh -c 'nft -a list chains inet && nft list map inet weft-proxy service-ips && nft -a list chain inet weft-proxy services && nft -a list chain inet weft-proxy {svc_chain}'",
+            ns = node_ns.display()
+        ));
+        assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let before = table(&c);
+    let synced = c.log().matches("proxy table in sync").count();
+    assert!(before.contains("# handle") && before.contains(&ip) && before.contains(svc_chain), "{before}");
+    c.kill9();
+    c.up();
+    // The restarted agent has synced once the log says so for node-1 a second time.
+    c.eventually(60, "the restarted proxy to sync on both nodes", || c.log().matches("proxy table in sync").count() >= synced + 2);
+    assert_eq!(table(&c), before, "same objects with the same handles: nothing was rebuilt");
+    line.clear();
+    writeln!(to, "after").unwrap();
+    from.read_line(&mut line).unwrap();
+    assert_eq!(line, "after\n", "the established connection survived the restart");
+}
+
+/// UDP to `ip:port` from pod `from` with netexec's UDP protocol ("hostname" → its name).
+fn udp_hostname(c: &Cluster, from: &str, ip: &str, port: u16) -> String {
+    let py = format!("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(3):\n  s.sendto(b\"hostname\",(\"{ip}\",{port}))\n  try:\n    print(s.recv(100).decode());break\n  except OSError: pass\n");
+    in_pod(c, from, &format!("python3 -c {}", shell_quote(&py))).trim().to_string()
+}
+
+fn shell_quote(s: &str) -> String {
+    // For in_pod's single-quoted sh -c: no single quotes inside, so wrap in double quotes
+    // with the few characters sh expands there escaped.
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$").replace('`', "\\`"))
+}
+
+#[test]
+fn should_serve_endpoints_on_same_port_and_different_protocols_and_update_to_node_port() {
+    let c = Cluster::start();
+    c.apply(&netexec("dual", "node-2", "dual"));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: dual\nspec:\n  selector: {app: dual}\n  ports:\n  - {name: tcp, port: 80, targetPort: 8080, protocol: TCP}\n  - {name: udp, port: 80, targetPort: 8081, protocol: UDP}\n");
+    wait_running(&c, "dual");
+    wait_running(&c, "client");
+    let ip = cluster_ip(&c, "dual");
+    c.eventually(60, "TCP on port 80", || in_pod(&c, "client", &format!("curl -s -m 2 http://{ip}/hostname")) == "dual");
+    c.eventually(30, "UDP on port 80", || udp_hostname(&c, "client", &ip, 80) == "dual");
+    // To NodePort: both protocols on their node ports, from the host side for TCP.
+    c.ok(&["patch", "service", "dual", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
+    let ports = c.ok(&["get", "service", "dual", "-o", "jsonpath={.spec.ports[*].nodePort}"]);
+    let ports: Vec<u16> = ports.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(ports.len(), 2, "{ports:?}");
+    let n1 = node_ip(&c, "node-1");
+    c.eventually(30, "the TCP node port from the host side", || host_curl(&c, &format!("-m 2 http://{n1}:{}/hostname", ports[0])).1 == "dual");
+    c.eventually(30, "the UDP node port from a pod", || udp_hostname(&c, "client", &n1, ports[1]) == "dual");
+}
+
+#[test]
+fn should_be_able_to_change_the_type_from_cluster_ip_to_node_port_and_to_external_name() {
+    let c = Cluster::start();
+    c.apply(&netexec("ty", "node-1", "ty"));
+    c.apply(&service("ty", "ty", ""));
+    wait_running(&c, "ty");
+    c.ok(&["patch", "service", "ty", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
+    let node_port = c.ok(&["get", "service", "ty", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    let n2 = node_ip(&c, "node-2");
+    c.eventually(60, "the new node port on every node", || host_curl(&c, &format!("-m 2 http://{n2}:{node_port}/hostname")).1 == "ty");
+    c.ok(&["patch", "service", "ty", "-p", r#"{"spec":{"type":"ExternalName","externalName":"example.test","clusterIP":null,"clusterIPs":null}}"#]);
+    // ExternalName has no proxy rules: nothing answers the old node port any more.
+    c.eventually(30, "the node port to go away", || host_curl(&c, &format!("-m 1 http://{n2}:{node_port}/hostname")).0 != 0);
+}
+
+#[test]
+fn should_only_target_local_endpoints_with_internal_traffic_policy_local() {
+    let c = Cluster::start();
+    c.apply(&netexec("itp", "node-2", "itp"));
+    c.apply(&pod("near", "node-2", "client", &["pause"]));
+    c.apply(&pod("far", "node-1", "client", &["pause"]));
+    c.apply(&service("itp", "itp", "  internalTrafficPolicy: Local\n"));
+    for p in ["itp", "near", "far"] {
+        wait_running(&c, p);
+    }
+    let ip = cluster_ip(&c, "itp");
+    c.eventually(60, "a client on the endpoint's node to reach it", || in_pod(&c, "near", &format!("curl -s -m 2 http://{ip}/hostname")) == "itp");
+    // No local endpoint on node-1: dropped there (a timeout, curl 28), not sent across.
+    assert_eq!(in_pod(&c, "far", &format!("curl -s -m 1 http://{ip}/hostname; echo rc=$?")).trim(), "rc=28");
+}
