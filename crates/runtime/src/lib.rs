@@ -11,6 +11,7 @@ mod container_start;
 mod container_stop;
 pub mod dns_files;
 pub mod env;
+mod egress_masq;
 mod events;
 pub mod exec_program;
 mod hooks;
@@ -52,6 +53,12 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         None => futures::future::Either::Right(futures::future::pending()),
     };
     node::register(&client, &cfg).await?;
+    if !cfg.cluster_cidrs.is_empty() {
+        let (netns, cidrs) = (cfg.netns.clone(), cfg.cluster_cidrs.clone());
+        tokio::task::spawn_blocking(move || egress_masq::apply(netns.as_deref(), &cidrs))
+            .await?
+            .map_err(|e| anyhow::anyhow!("node {}: masquerading pod traffic that leaves the cluster (table inet {}): {e:#}", cfg.name, egress_masq::TABLE))?;
+    }
     let heartbeat = node::heartbeat(client.clone(), cfg.clone());
     let routes = node_routes::run(client.clone(), cfg.clone());
     let proxy = proxy_agent::run(client.clone(), cfg.clone());

@@ -145,6 +145,8 @@ async fn main() -> anyhow::Result<()> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
     let rss = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: ?");
     println!("weft resident memory with {created} pods stored: {}", rss.trim_start_matches("VmRSS:").trim());
+    // `weft down` stops it and removes what it made (node namespaces, links).
+    let _ = std::process::Command::new(&weft).args(["down", "--state-dir"]).arg(dir.path()).status();
     let _ = child.kill();
     let _ = child.wait();
     Ok(())

@@ -153,3 +153,30 @@ fn after_kill_9_pods_keep_their_ips_and_no_ip_is_handed_out_twice() {
     c.eventually(20, "pod a to serve again", || in_pod(&c, "b", &format!("curl -s -m 2 http://{ip}:8080/hostname")) == "a");
 }
 
+
+#[test]
+fn pods_reaching_outside_the_cluster_leave_as_their_node_but_pod_to_pod_keeps_the_pod_ip() {
+    let c = Cluster::start();
+    // "Outside the cluster": a server on the host side of weft up (the underlay's first address).
+    let mut server = c
+        .inside(std::process::Command::new(env!("CARGO_BIN_EXE_weft")).args(["agnhost", "netexec", "--http-port=18080"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("netexec on the host side");
+    c.apply(&pod("egress", "node-2", AGNHOST, &["netexec", "--http-port=8080"]));
+    c.apply(&pod("peer", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
+    let client_ip = wait_running(&c, "egress");
+    let peer_ip = wait_running(&c, "peer");
+    let node_ip = c.ok(&["get", "pod", "egress", "-o", "jsonpath={.status.hostIP}"]);
+    let mut seen = String::new();
+    c.eventually(30, "the host-side server answering the pod", || {
+        seen = in_pod(&c, "egress", "curl -s -m 3 http://10.99.0.1:18080/clientip");
+        seen.contains(':')
+    });
+    assert!(seen.starts_with(&format!("{node_ip}:")), "outside the cluster the pod is its node {node_ip}: {seen}");
+    let seen = in_pod(&c, "egress", &format!("curl -s -m 3 http://{peer_ip}:8080/clientip"));
+    assert!(seen.starts_with(&format!("{client_ip}:")), "pod to pod keeps the pod's address {client_ip}: {seen}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
