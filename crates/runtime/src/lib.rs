@@ -12,9 +12,12 @@ mod node;
 mod node_routes;
 mod pods;
 mod process;
+mod underlay;
+mod vxlan;
 mod worker;
 
 pub use node::NodeConfig;
+pub use weft_cni::Backend;
 
 /// Runs the agent for one node until the future is dropped.
 pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {

@@ -30,9 +30,10 @@ pub struct UpArgs {
     #[arg(long, default_value = "10.99.0.0/24")]
     pub underlay_cidr: ipnet::Ipv4Net,
     /// How pod traffic crosses nodes: `direct` (routes to each node's pod CIDR via that
-    /// node, no encapsulation).
+    /// node, no encapsulation; pod MTU = underlay MTU) or `vxlan` (a Flannel-style
+    /// overlay, VNI 1 on UDP 8472; pod MTU = underlay MTU - 50).
     #[arg(long, default_value = "direct")]
-    pub backend: String,
+    pub backend: weft_runtime::Backend,
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     pub bookmark_interval: u64,
@@ -61,7 +62,6 @@ pub fn run(args: UpArgs) -> Result<()> {
         cfg.service_cidrs = args.service_cidr.clone();
         cfg.node_port_range = (lo, hi);
         cfg.bookmark_interval = std::time::Duration::from_secs(args.bookmark_interval.max(1));
-        anyhow::ensure!(args.backend == "direct", "--backend {:?} is not available yet: use --backend direct", args.backend);
         let topology = crate::nodes::Topology::plan(&args.state_dir, args.underlay_cidr, args.nodes, 1500)?;
         topology.apply().await.context("making the nodes' network namespaces (weft up needs root: it makes network namespaces, veths and bridges)")?;
         let server = weft_apiserver::start(cfg).await?;
@@ -76,7 +76,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             let mut nc = weft_runtime::NodeConfig::new(&n.name, args.state_dir.join("nodes").join(&n.name));
             nc.netns = Some(n.netns.clone());
             nc.addresses = vec![n.ip.to_string()];
-            nc.pod_mtu = topology.mtu;
+            nc.backend = args.backend;
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
         let result = tokio::select! {
