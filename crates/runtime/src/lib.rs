@@ -12,8 +12,8 @@ mod node;
 mod node_routes;
 mod pods;
 mod process;
-mod underlay;
-mod vxlan;
+pub mod underlay;
+pub mod vxlan;
 mod worker;
 
 pub use node::NodeConfig;
