@@ -7,12 +7,12 @@
 # Everything runs inside a private network and mount namespace (unshare), so all
 # traffic stays in namespaces this script made, and all of it goes when it ends.
 # Bounded: each measurement lasts DURATION seconds (default 5), REPEAT times (default
-# 3, the median is kept). Needs root. Prints a table; targets: same node >= 0.95,
+# 4, the median is kept). Needs root. Prints a table; targets: same node >= 0.95,
 # direct across nodes >= 0.95, vxlan across nodes >= 0.8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-4}
 
 if [ -z "${WEFT_BENCH_INSIDE:-}" ]; then
   [ "$(id -u)" = 0 ] || { echo "bench/throughput.sh needs root (network namespaces)" >&2; exit 1; }
@@ -90,19 +90,23 @@ nsenter -t "$A" --net "$WEFT_BIN" agnhost netexec --http-port=8080 >>"$TMP/netex
 for _ in $(seq 100); do nsenter -t "$B" --net curl -s -m 1 -o /dev/null http://10.200.0.1:8080/ && break; sleep 0.1; done
 
 # Measures the path from the current client namespace to $1 (iperf3) and $2 (HTTP),
-# each run right after a run on the bare veth pair, so that both see the same load on
-# the machine; records the medians and the median of the pairwise ratios.
+# each run next to a run on the bare veth pair (in turns first and second: on a busy
+# machine the order matters), so that both see the same load; records the medians and
+# the median of the pairwise ratios.
 RESULTS=()
 BASE_TP=() BASE_RPS=() BASE_P50=() BASE_P99=()
+base() { NS_FILE='' NS_PID=$B "$@"; }
 measure() {
-  local name=$1 tp=() tpr=() rps=() rpr=() p50=() p99=() b p r50 r99
-  for _ in $(seq "$REPEAT"); do
-    b=$(NS_FILE= NS_PID=$B throughput_once 10.200.0.1); p=$(throughput_once "$2")
+  local name=$1 tp=() tpr=() rps=() rpr=() p50=() p99=() i b p bl pl r50 r99
+  for i in $(seq "$REPEAT"); do
+    if [ $((i % 2)) = 1 ]; then b=$(base throughput_once 10.200.0.1); p=$(throughput_once "$2")
+    else p=$(throughput_once "$2"); b=$(base throughput_once 10.200.0.1); fi
     BASE_TP+=("$b"); tp+=("$p"); tpr+=("$(awk -v a="$p" -v b="$b" 'BEGIN {print (b > 0 ? a / b : 0)}')")
-    read -r b r50 r99 <<<"$(NS_FILE= NS_PID=$B http_once 10.200.0.1)"
-    BASE_RPS+=("$b"); BASE_P50+=("$r50"); BASE_P99+=("$r99")
-    read -r p r50 r99 <<<"$(http_once "$3")"
-    rps+=("$p"); p50+=("$r50"); p99+=("$r99"); rpr+=("$(awk -v a="$p" -v b="$b" 'BEGIN {print (b > 0 ? a / b : 0)}')")
+    if [ $((i % 2)) = 1 ]; then bl=$(base http_once 10.200.0.1); pl=$(http_once "$3")
+    else pl=$(http_once "$3"); bl=$(base http_once 10.200.0.1); fi
+    read -r b r50 r99 <<<"$bl"; BASE_RPS+=("$b"); BASE_P50+=("$r50"); BASE_P99+=("$r99")
+    read -r p r50 r99 <<<"$pl"; rps+=("$p"); p50+=("$r50"); p99+=("$r99")
+    rpr+=("$(awk -v a="$p" -v b="$b" 'BEGIN {print (b > 0 ? a / b : 0)}')")
   done
   RESULTS+=("$name|$(printf '%s\n' "${tp[@]}" | median)|$(printf '%s\n' "${tpr[@]}" | median)|$(printf '%s\n' "${rps[@]}" | median)|$(printf '%s\n' "${rpr[@]}" | median)|$(printf '%s\n' "${p50[@]}" | median)|$(printf '%s\n' "${p99[@]}" | median)")
 }

@@ -207,6 +207,11 @@ fn pods_on_two_nodes_reach_each_other_over_vxlan_and_the_server_sees_the_client_
     assert_eq!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
     assert!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
     assert!(vxlan_tx_packets(&c, "node-2") > before, "no packet left node-2 through weft.1");
+    // The node itself (and so a hostNetwork pod) reaches remote pods from its device's
+    // own gateway address, which the remote node routes back over the overlay.
+    let gw2 = pod_cidr(&c, "node-2").replace("/24", "");
+    let seen = in_node(&c, "node-2", &format!("curl -s -m 2 http://{server_ip}:8080/clientip"));
+    assert!(seen.starts_with(&format!("{gw2}:")), "node-2 reached the server as {seen:?}, not from {gw2}");
 
     // Each node's device, as Flannel makes it, and what it holds for the other node.
     for (me, my_ip, other, other_ip) in [("node-1", "10.99.0.2", "node-2", "10.99.0.3"), ("node-2", "10.99.0.3", "node-1", "10.99.0.2")] {
