@@ -313,3 +313,18 @@ fn weft_down_leaves_no_vxlan_device_or_node_namespace() {
     let left = String::from_utf8_lossy(&c.sh("ip -o link show type vxlan; ip -o link show | grep -c wft").stdout).to_string();
     assert_eq!(left.trim(), "0", "left behind: {left}");
 }
+
+#[test]
+fn the_overlay_carries_traffic_while_weft_is_down_and_a_restart_keeps_each_nodes_vtep_mac() {
+    let (mut c, server_ip, client_ip) = vxlan_cluster_with_server_and_client(&[]);
+    let macs = (vtep_mac(&c, "node-1"), vtep_mac(&c, "node-2"));
+    let client_ns = netns_of(&c, "client");
+    c.kill9();
+    // The kernel keeps the device and its entries: pods still reach each other.
+    let out = c.sh(&format!("nsenter --net={} ping -c 1 -W 2 {server_ip}", client_ns.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    c.up_with(&["--backend", "vxlan"]);
+    c.eventually(20, "the client to reach the server after the restart", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    assert_eq!((vtep_mac(&c, "node-1"), vtep_mac(&c, "node-2")), macs, "a restart changed a VTEP MAC");
+    assert!(in_node(&c, "node-1", "ip link show weft.1").contains(&macs.0));
+}
