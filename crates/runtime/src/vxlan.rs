@@ -27,7 +27,9 @@ pub async fn ensure_device(h: &Handle, under: &Underlay, mtu: u32) -> Result<Dev
     match h.vxlan(DEVICE).await? {
         Some((link, Some(info))) if want(&link, &info) => {
             if link.mtu != mtu {
-                h.set_link_mtu(link.index, mtu).await?;
+                h.set_link_mtu(link.index, mtu)
+                    .await
+                    .with_context(|| format!("{DEVICE} must fit inside its underlay {} (MTU {}): it cannot take MTU {mtu}", under.link.name, under.link.mtu))?;
             }
             if !link.up {
                 h.set_link_up(link.index).await?;
