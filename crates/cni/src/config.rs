@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 pub const DEFAULT_BRIDGE: &str = "weft0";
-/// 1500-byte underlay minus the 50 bytes VXLAN over IPv4 adds.
+/// For a config that gives none: a 1500-byte underlay minus the 50 bytes VXLAN over
+/// IPv4 adds, which fits either backend there. weft's own node agent always sets the
+/// MTU from its backend and underlay (`Backend::pod_mtu`): 1500 for `direct`.
 pub const DEFAULT_MTU: u32 = 1450;
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/weft/cni";
 

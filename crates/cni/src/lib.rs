@@ -10,6 +10,7 @@
 //! address per configured subnet and default routes via the bridge gateway.
 
 mod attach;
+pub mod backend;
 mod bridge;
 mod check;
 pub mod config;
@@ -18,12 +19,14 @@ pub mod error;
 mod gc;
 pub mod ipam;
 mod names;
+pub mod overlay;
 pub mod plugin;
 pub mod request;
 pub mod result;
 pub mod routes;
 pub mod version;
 
+pub use backend::Backend;
 pub use config::{IpamConfig, NetConfig};
 pub use error::{code, CniError};
 pub use request::{AttachRequest, Attachment, PodRef};

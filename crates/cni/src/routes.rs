@@ -1,6 +1,7 @@
 //! Routes between nodes for the `direct` backend (Calico-style, no encapsulation):
 //! each other node's pod CIDRs via that node's InternalIP of the same family. Pure; the
-//! node agent applies the plan in the node's netns.
+//! node agent applies the plan in the node's netns. (The `vxlan` backend's plan is in
+//! `overlay`.)
 
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -11,6 +12,8 @@ pub struct NodeRoutes {
     pub name: String,
     pub internal_ips: Vec<IpAddr>,
     pub pod_cidrs: Vec<IpNet>,
+    /// The node's `weft.dev/vtep-mac` annotation as written (the vxlan backend's).
+    pub vtep_mac: Option<String>,
 }
 
 /// (destination, gateway) pairs this node needs, sorted.
@@ -33,7 +36,7 @@ mod tests {
     use super::*;
 
     fn node(name: &str, ips: &[&str], cidrs: &[&str]) -> NodeRoutes {
-        NodeRoutes { name: name.into(), internal_ips: ips.iter().map(|s| s.parse().unwrap()).collect(), pod_cidrs: cidrs.iter().map(|s| s.parse().unwrap()).collect() }
+        NodeRoutes { name: name.into(), internal_ips: ips.iter().map(|s| s.parse().unwrap()).collect(), pod_cidrs: cidrs.iter().map(|s| s.parse().unwrap()).collect(), vtep_mac: None }
     }
 
     #[test]

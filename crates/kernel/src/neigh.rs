@@ -21,6 +21,17 @@ pub struct FdbEntry {
     pub dst: Option<IpAddr>,
 }
 
+/// A neighbour (ARP/NDP) entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbour {
+    pub index: u32,
+    pub ip: IpAddr,
+    /// None for an entry still being resolved (or failed).
+    pub mac: Option<Mac>,
+    /// NUD_PERMANENT: set by hand or by weft, never aged out.
+    pub permanent: bool,
+}
+
 fn neigh_addr(ip: IpAddr) -> NeighbourAddress {
     match ip {
         IpAddr::V4(a) => NeighbourAddress::Inet(a),
@@ -56,6 +67,43 @@ impl Handle {
             .execute()
             .await
             .map_err(|e| Error::from_nl("delete", format!("neighbour {ip} on link #{index}"), e))
+    }
+
+    /// IPv4 and IPv6 neighbour entries, of link `index` only if given.
+    pub async fn neighbours(&self, index: Option<u32>) -> Result<Vec<Neighbour>> {
+        let mut out = Vec::new();
+        // One dump per family: an AF_UNSPEC dump would also return bridge FDB entries.
+        for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let msgs: Vec<NeighbourMessage> = self
+                .nl()
+                .neighbours()
+                .get()
+                .set_address_family(fam)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(|e| Error::from_nl("list", "neighbours", e))?;
+            for m in msgs.iter().filter(|m| index.is_none_or(|i| m.header.ifindex == i)) {
+                let mut ip = None;
+                let mut mac = None;
+                for a in &m.attributes {
+                    match a {
+                        NeighbourAttribute::Destination(d) => ip = ip_of(d),
+                        NeighbourAttribute::LinkLayerAddress(l) => mac = mac_of(l),
+                        _ => {}
+                    }
+                }
+                if let Some(ip) = ip {
+                    out.push(Neighbour {
+                        index: m.header.ifindex,
+                        ip,
+                        mac,
+                        permanent: m.header.state == NeighbourState::Permanent,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A permanent FDB entry on the device itself (NTF_SELF), as `bridge fdb
@@ -115,11 +163,7 @@ impl Handle {
                 let mut dst = None;
                 for a in &m.attributes {
                     match a {
-                        NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
-                            let mut b = [0u8; 6];
-                            b.copy_from_slice(l);
-                            mac = Some(Mac(b));
-                        }
+                        NeighbourAttribute::LinkLayerAddress(l) => mac = mac_of(l),
                         NeighbourAttribute::Destination(d) => dst = ip_of(d),
                         _ => {}
                     }
@@ -132,6 +176,10 @@ impl Handle {
             })
             .collect())
     }
+}
+
+fn mac_of(l: &[u8]) -> Option<Mac> {
+    Some(Mac(<[u8; 6]>::try_from(l).ok()?))
 }
 
 /// AF_BRIDGE dumps carry NDA_DST as raw bytes; the length tells the family.

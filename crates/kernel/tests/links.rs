@@ -121,6 +121,15 @@ fn vxlan_with_static_fdb_and_neighbours() {
         .unwrap();
         let vx = h.link("weft.vx").await.unwrap();
         assert_eq!(vx.kind.as_deref(), Some("vxlan"));
+        let (link, info) = h.vxlan("weft.vx").await.unwrap().unwrap();
+        assert_eq!((link.index, link.mtu, link.mac), (vx.index, 1450, Some(Mac([0x02, 1, 2, 3, 4, 5]))));
+        let info = info.expect("vxlan settings");
+        assert_eq!(
+            info,
+            weft_kernel::VxlanInfo { vni: 1, local: Some("192.0.2.10".parse().unwrap()), port: 8472, underlay: Some(under.index), learning: false }
+        );
+        assert!(h.vxlan("under0").await.unwrap().unwrap().1.is_none(), "a bridge has no vxlan settings");
+        assert!(h.vxlan("nope0").await.unwrap().is_none());
         let entry = FdbEntry {
             index: vx.index,
             mac: Mac([0x02, 9, 9, 9, 9, 9]),
@@ -130,8 +139,17 @@ fn vxlan_with_static_fdb_and_neighbours() {
         h.add_fdb(&entry, true).await.unwrap();
         let fdb = h.fdb(vx.index).await.unwrap();
         assert!(fdb.contains(&entry), "{fdb:?}");
-        h.add_neighbour(vx.index, "10.244.1.0".parse().unwrap(), entry.mac, true).await.unwrap();
-        h.del_neighbour(vx.index, "10.244.1.0".parse().unwrap()).await.unwrap();
+        for gw in ["10.244.1.0", "fd00:10:244:1::"] {
+            h.add_neighbour(vx.index, gw.parse().unwrap(), entry.mac, true).await.unwrap();
+        }
+        let mut got: Vec<_> = h.neighbours(Some(vx.index)).await.unwrap().into_iter().filter(|n| n.permanent).map(|n| (n.ip, n.mac)).collect();
+        got.sort();
+        assert_eq!(got, vec![("10.244.1.0".parse().unwrap(), Some(entry.mac)), ("fd00:10:244:1::".parse().unwrap(), Some(entry.mac))]);
+        assert!(h.neighbours(Some(under.index)).await.unwrap().iter().all(|n| !n.permanent));
+        for gw in ["10.244.1.0", "fd00:10:244:1::"] {
+            h.del_neighbour(vx.index, gw.parse().unwrap()).await.unwrap();
+        }
+        assert!(h.neighbours(Some(vx.index)).await.unwrap().iter().all(|n| !n.permanent));
         h.del_fdb(&entry).await.unwrap();
         assert!(!h.fdb(vx.index).await.unwrap().contains(&entry));
         h.set_link_master(vx.index, Some(under.index)).await.unwrap_or(());

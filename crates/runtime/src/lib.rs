@@ -32,14 +32,17 @@ mod process;
 mod proxy_agent;
 mod proxy_health;
 pub mod start_order;
+pub mod underlay;
 mod volume_files;
 pub mod volume_source;
 mod volumes;
+pub mod vxlan;
 mod worker;
 mod worker_status;
 
 pub use kubelet::KubeletServing;
 pub use node::NodeConfig;
+pub use weft_cni::Backend;
 
 /// Runs the agent for one node until the future is dropped.
 pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {

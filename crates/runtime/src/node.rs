@@ -19,8 +19,11 @@ pub struct NodeConfig {
     pub addresses: Vec<String>,
     /// Where the agent keeps its pods' sandboxes and the CNI's allocations.
     pub state_dir: PathBuf,
-    /// The MTU of pod interfaces.
-    pub pod_mtu: u32,
+    /// How pod traffic crosses nodes (`direct` or `vxlan`).
+    pub backend: weft_cni::Backend,
+    /// The MTU of pod interfaces; `None`: the underlay interface's MTU minus the
+    /// backend's overhead (1500 for `direct`, 1450 for `vxlan` on a 1500 underlay).
+    pub pod_mtu: Option<u32>,
     pub cluster_dns: crate::dns_files::ClusterDns,
     /// The kubelet endpoint (logs, exec); None: not served (the real kubelet's job).
     pub kubelet: Option<crate::kubelet::KubeletServing>,
@@ -38,7 +41,8 @@ impl NodeConfig {
             netns: None,
             addresses: vec![],
             state_dir,
-            pod_mtu: 1500,
+            backend: weft_cni::Backend::Direct,
+            pod_mtu: None,
             cluster_dns: Default::default(),
             kubelet: None,
             cluster_cidrs: vec![],

@@ -30,9 +30,10 @@ pub struct UpArgs {
     #[arg(long, default_value = "10.99.0.0/24")]
     pub underlay_cidr: ipnet::Ipv4Net,
     /// How pod traffic crosses nodes: `direct` (routes to each node's pod CIDR via that
-    /// node, no encapsulation).
+    /// node, no encapsulation; pod MTU = underlay MTU) or `vxlan` (a Flannel-style
+    /// overlay, VNI 1 on UDP 8472; pod MTU = underlay MTU - 50).
     #[arg(long, default_value = "direct")]
-    pub backend: String,
+    pub backend: weft_runtime::Backend,
     /// Where LoadBalancer Services get their addresses (one pool per family). The host
     /// side reaches them through the nodes.
     #[arg(long, value_delimiter = ',', default_value = "10.99.1.0/24")]
@@ -65,7 +66,6 @@ pub fn run(args: UpArgs) -> Result<()> {
         cfg.service_cidrs = args.service_cidr.clone();
         cfg.node_port_range = (lo, hi);
         cfg.bookmark_interval = std::time::Duration::from_secs(args.bookmark_interval.max(1));
-        anyhow::ensure!(args.backend == "direct", "--backend {:?} is not available yet: use --backend direct", args.backend);
         let topology = crate::nodes::Topology::plan(&args.state_dir, args.underlay_cidr, args.nodes, 1500)?;
         topology.apply().await.context("making the nodes' network namespaces (weft up needs root: it makes network namespaces, veths and bridges)")?;
         let server = weft_apiserver::start(cfg).await?;
@@ -83,10 +83,10 @@ pub fn run(args: UpArgs) -> Result<()> {
             let mut nc = weft_runtime::NodeConfig::new(&n.name, args.state_dir.join("nodes").join(&n.name));
             nc.netns = Some(n.netns.clone());
             nc.addresses = vec![n.ip.to_string()];
-            nc.pod_mtu = topology.mtu;
             let cert = weft_apiserver::pki::kubelet_serving(&args.state_dir.join("pki"), &n.name, &[std::net::IpAddr::V4(n.ip)]).with_context(|| format!("issuing the kubelet serving certificate of {}", n.name))?;
             nc.kubelet = Some(weft_runtime::KubeletServing { port: weft_runtime::kubelet::DEFAULT_PORT, ca_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem });
             nc.cluster_cidrs = args.pod_cidr.clone();
+            nc.backend = args.backend;
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
         let result = tokio::select! {

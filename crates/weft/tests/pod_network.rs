@@ -48,6 +48,10 @@ fn pods_on_two_nodes_reach_each_other_and_the_server_sees_the_client_pod_ip() {
         seen.starts_with(&format!("{client_ip}:"))
     });
     assert_eq!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
+    // No encapsulation: pods get the underlay's full MTU, and no node has a vxlan device.
+    assert!(in_pod(&c, "client", "ip -o link show eth0").contains(" mtu 1500 "));
+    assert!(in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1472 {server_ip}")).contains("1 received"));
+    assert!(!c.sh(&format!("nsenter --net={} ip link show weft.1", c.state_dir().join("netns/node-1").display())).status.success());
     // Node addresses: InternalIP on the underlay, reachable from the host side.
     let ips = c.ok(&["get", "nodes", "-o", "jsonpath={.items[*].status.addresses[?(@.type==\"InternalIP\")].address}"]);
     for ip in ips.split_whitespace() {
@@ -179,4 +183,172 @@ fn pods_reaching_outside_the_cluster_leave_as_their_node_but_pod_to_pod_keeps_th
     assert!(seen.starts_with(&format!("{client_ip}:")), "pod to pod keeps the pod's address {client_ip}: {seen}");
     let _ = server.kill();
     let _ = server.wait();
+}
+
+// --- the vxlan backend -------------------------------------------------------------
+
+/// Runs a script in a node's network namespace; stdout and stderr together.
+fn in_node(c: &Cluster, node: &str, script: &str) -> String {
+    let out = c.sh(&format!("nsenter --net={} sh -c '{script}'", c.state_dir().join("netns").join(node).display()));
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn vtep_mac(c: &Cluster, node: &str) -> String {
+    c.ok(&["get", "node", node, "-o", "jsonpath={.metadata.annotations.weft\\.dev/vtep-mac}"])
+}
+
+fn pod_cidr(c: &Cluster, node: &str) -> String {
+    c.ok(&["get", "node", node, "-o", "jsonpath={.spec.podCIDR}"])
+}
+
+/// Packets the node's vxlan device has sent.
+fn vxlan_tx_packets(c: &Cluster, node: &str) -> u64 {
+    let json = in_node(c, node, "ip -j -s link show weft.1");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_else(|e| panic!("ip -j -s link on {node}: {e}: {json}"));
+    v[0]["stats64"]["tx"]["packets"].as_u64().unwrap_or_else(|| panic!("no tx packets in {json}"))
+}
+
+/// A vxlan cluster with an agnhost server on node-1 and a client pod on node-2 that
+/// already reaches it; returns (server IP, client IP).
+fn vxlan_cluster_with_server_and_client(extra: &[&str]) -> (Cluster, String, String) {
+    let mut args = vec!["--backend", "vxlan"];
+    args.extend_from_slice(extra);
+    let c = Cluster::start_with(&args);
+    c.apply(&pod("server", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
+    c.apply(&pod("client", "node-2", AGNHOST, &["pause"]));
+    let server_ip = wait_running(&c, "server");
+    let client_ip = wait_running(&c, "client");
+    c.eventually(20, "the server to answer over the overlay", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    (c, server_ip, client_ip)
+}
+
+#[test]
+fn pods_on_two_nodes_reach_each_other_over_vxlan_and_the_server_sees_the_client_pod_ip() {
+    let (c, server_ip, client_ip) = vxlan_cluster_with_server_and_client(&[]);
+    // The request went through node-2's vxlan device, not a direct route.
+    assert!(in_node(&c, "node-2", &format!("ip route get {server_ip}")).contains("dev weft.1"));
+    let before = vxlan_tx_packets(&c, "node-2");
+    assert_eq!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
+    assert!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    assert!(vxlan_tx_packets(&c, "node-2") > before, "no packet left node-2 through weft.1");
+    // The node itself (and so a hostNetwork pod) reaches remote pods from its device's
+    // own gateway address, which the remote node routes back over the overlay.
+    let gw2 = pod_cidr(&c, "node-2").replace("/24", "");
+    let seen = in_node(&c, "node-2", &format!("curl -s -m 2 http://{server_ip}:8080/clientip"));
+    assert!(seen.starts_with(&format!("{gw2}:")), "node-2 reached the server as {seen:?}, not from {gw2}");
+
+    // Each node's device, as Flannel makes it, and what it holds for the other node.
+    for (me, my_ip, other, other_ip) in [("node-1", "10.99.0.2", "node-2", "10.99.0.3"), ("node-2", "10.99.0.3", "node-1", "10.99.0.2")] {
+        let mac = vtep_mac(&c, me);
+        let link = in_node(&c, me, "ip -d link show weft.1");
+        for want in ["mtu 1450 ".to_string(), format!("link/ether {mac} "), format!("vxlan id 1 local {my_ip} dev eth0 "), "dstport 8472 ".into(), "nolearning".into()] {
+            assert!(link.contains(&want), "{me}: no {want:?} in:\n{link}");
+        }
+        let (omac, cidr) = (vtep_mac(&c, other), pod_cidr(&c, other));
+        let gw = cidr.trim_end_matches("/24");
+        let fdb = in_node(&c, me, "bridge fdb show dev weft.1");
+        assert!(fdb.contains(&format!("{omac} dst {other_ip} self permanent")), "{me} fdb:\n{fdb}");
+        assert_eq!(fdb.lines().filter(|l| l.contains("dst ")).count(), 1, "{me} fdb:\n{fdb}");
+        let neigh = in_node(&c, me, "ip neigh show dev weft.1");
+        assert!(neigh.contains(&format!("{gw} lladdr {omac} PERMANENT")), "{me} neighbours:\n{neigh}");
+        let routes = in_node(&c, me, "ip route");
+        assert!(routes.contains(&format!("{cidr} via {gw} dev weft.1 proto static onlink")), "{me} routes:\n{routes}");
+        let own = pod_cidr(&c, me).replace("/24", "/32");
+        assert!(in_node(&c, me, "ip -o addr show dev weft.1").contains(&format!("inet {own} ")), "{me} has no {own} on weft.1");
+    }
+}
+
+#[test]
+fn vxlan_pods_get_the_underlay_mtu_minus_50_and_full_size_packets_cross_nodes() {
+    let (c, server_ip, _) = vxlan_cluster_with_server_and_client(&[]);
+    assert!(in_pod(&c, "client", "ip -o link show eth0").contains(" mtu 1450 "));
+    assert!(in_node(&c, "node-2", "ip -o link show weft0").contains(" mtu 1450 "));
+    assert!(in_node(&c, "node-2", "ip -o link show eth0").contains(" mtu 1500 "), "the underlay keeps its MTU");
+    // 1422 bytes of ICMP payload + 28 of headers fill the 1450-byte pod MTU exactly and
+    // cross the overlay unfragmented; one byte more does not leave the pod.
+    let fits = in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1422 {server_ip}"));
+    assert!(fits.contains("1 received"), "{fits}");
+    let too_big = in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1423 {server_ip}"));
+    assert!(!too_big.contains("1 received") && too_big.to_lowercase().contains("too long"), "{too_big}");
+    // TCP both ways with payloads under and over one packet.
+    for size in [1400, 1460, 20000] {
+        let got = in_pod(&c, "client", &format!("curl -s -m 5 --data msg=$(printf %0{size}d 0) http://{server_ip}:8080/echo | wc -c"));
+        assert_eq!(got.trim(), size.to_string(), "echo of {size} bytes");
+    }
+}
+
+#[test]
+fn dual_stack_pods_reach_each_other_over_ipv6_through_the_same_vxlan_device() {
+    let (c, _, _) = vxlan_cluster_with_server_and_client(&["--pod-cidr", "10.244.0.0/16,fd00:10:244::/56"]);
+    let server6 = c.ok(&["get", "pod", "server", "-o", "jsonpath={.status.podIPs[1].ip}"]);
+    let client6 = c.ok(&["get", "pod", "client", "-o", "jsonpath={.status.podIPs[1].ip}"]);
+    assert!(server6.starts_with("fd00:10:244:") && client6.starts_with("fd00:10:244:"), "{server6} {client6}");
+    let seen = in_pod(&c, "client", &format!("curl -s -m 2 http://[{server6}]:8080/clientip"));
+    assert!(seen.starts_with(&format!("[{client6}]:")), "{seen}");
+    assert!(in_node(&c, "node-2", &format!("ip route get {server6}")).contains("dev weft.1"));
+    // IPv6 headers are 20 bytes longer: 1402 + 48 = 1450.
+    assert!(in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1402 {server6}")).contains("1 received"));
+    assert!(!in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1403 {server6}")).contains("1 received"));
+}
+
+#[test]
+fn a_vxlan_device_removed_by_hand_comes_back_and_the_other_node_follows_its_new_mac() {
+    let (c, server_ip, client_ip) = vxlan_cluster_with_server_and_client(&[]);
+    let old = vtep_mac(&c, "node-1");
+    assert!(in_node(&c, "node-1", "ip link del weft.1; echo done").contains("done"));
+    let mut new = String::new();
+    c.eventually(20, "node-1 to publish the MAC of a new vxlan device", || {
+        new = vtep_mac(&c, "node-1");
+        !new.is_empty() && new != old && in_node(&c, "node-1", "ip link show weft.1").contains(&new)
+    });
+    c.eventually(20, "node-2 to follow node-1's new MAC", || {
+        let fdb = in_node(&c, "node-2", "bridge fdb show dev weft.1");
+        let neigh = in_node(&c, "node-2", "ip neigh show dev weft.1");
+        fdb.contains(&format!("{new} dst 10.99.0.2")) && !fdb.contains(&old) && neigh.contains(&new) && !neigh.contains(&old)
+    });
+    c.eventually(20, "the client to reach the server again", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+}
+
+#[test]
+fn deleting_a_node_removes_its_overlay_entries_from_the_others() {
+    let (c, _, _) = vxlan_cluster_with_server_and_client(&[]);
+    let (mac2, cidr2) = (vtep_mac(&c, "node-2"), pod_cidr(&c, "node-2"));
+    assert!(in_node(&c, "node-1", "bridge fdb show dev weft.1").contains(&mac2));
+    c.ok(&["delete", "node", "node-2", "--wait=false"]);
+    c.eventually(20, "node-1 to drop node-2's route, neighbour and fdb entry", || {
+        !in_node(&c, "node-1", "bridge fdb show dev weft.1").contains(&mac2)
+            && !in_node(&c, "node-1", "ip neigh show dev weft.1").contains(&mac2)
+            && !in_node(&c, "node-1", "ip route").contains(&cidr2)
+    });
+    // node-1's own device stays.
+    assert!(in_node(&c, "node-1", "ip -d link show weft.1").contains("vxlan id 1"));
+}
+
+#[test]
+fn weft_down_leaves_no_vxlan_device_or_node_namespace() {
+    let (mut c, _, _) = vxlan_cluster_with_server_and_client(&[]);
+    c.stop();
+    let mut down = std::process::Command::new(env!("CARGO_BIN_EXE_weft"));
+    down.args(["down", "--state-dir"]).arg(c.state_dir()).stdout(std::process::Stdio::null());
+    assert!(c.inside(&mut down).status().unwrap().success());
+    let netns = c.state_dir().join("netns");
+    assert!(!netns.exists() || std::fs::read_dir(&netns).unwrap().next().is_none(), "node namespaces left in {}", netns.display());
+    // Nothing of weft's is left in the namespace weft ran in either.
+    let left = String::from_utf8_lossy(&c.sh("ip -o link show type vxlan; ip -o link show | grep -c wft").stdout).to_string();
+    assert_eq!(left.trim(), "0", "left behind: {left}");
+}
+
+#[test]
+fn the_overlay_carries_traffic_while_weft_is_down_and_a_restart_keeps_each_nodes_vtep_mac() {
+    let (mut c, server_ip, client_ip) = vxlan_cluster_with_server_and_client(&[]);
+    let macs = (vtep_mac(&c, "node-1"), vtep_mac(&c, "node-2"));
+    let client_ns = netns_of(&c, "client");
+    c.kill9();
+    // The kernel keeps the device and its entries: pods still reach each other.
+    let out = c.sh(&format!("nsenter --net={} ping -c 1 -W 2 {server_ip}", client_ns.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    c.up_with(&["--backend", "vxlan"]);
+    c.eventually(20, "the client to reach the server after the restart", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    assert_eq!((vtep_mac(&c, "node-1"), vtep_mac(&c, "node-2")), macs, "a restart changed a VTEP MAC");
+    assert!(in_node(&c, "node-1", "ip link show weft.1").contains(&macs.0));
 }
