@@ -36,13 +36,18 @@ pub fn ruleset(cluster_cidrs: &[IpNet]) -> Ruleset {
     rs
 }
 
-/// Writes the table into the node's netns (`None`: the calling thread's).
+/// Writes the table into the node's netns (`None`: the calling thread's), unless the
+/// kernel already has exactly it (a restart leaves a matching table alone).
 pub fn apply(netns: Option<&std::path::Path>, cluster_cidrs: &[IpNet]) -> anyhow::Result<()> {
     let mut nft = match netns {
         Some(p) => Nft::open(&weft_kernel::Netns::open(p)?)?,
         None => Nft::current()?,
     };
-    nft.commit(Batch::new().replace_ruleset(&ruleset(cluster_cidrs)))?;
+    let want = ruleset(cluster_cidrs);
+    if nft.ruleset(&want.table_ref())?.is_some_and(|have| have.canonical() == want.canonical()) {
+        return Ok(());
+    }
+    nft.commit(Batch::new().replace_ruleset(&want))?;
     Ok(())
 }
 
