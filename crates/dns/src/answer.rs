@@ -229,8 +229,14 @@ fn service(zone: &Zone, cfg: &Config, qname: &Name, qtype: RecordType, ns: &str,
 /// SRV records of a ClusterIP service: one per (matching) port, target the service.
 fn cluster_ip_srv(cfg: &Config, qname: &Name, svc: &Service, ips: &[IpAddr], ns: &str, name: &str, filter: Option<(&str, &str)>) -> Found {
     let target = fqdn(&svc_fqdn(cfg, ns, name));
-    let ports: Vec<_> = svc.ports.iter().filter(|p| port_matches(&p.name, &p.protocol, filter)).collect();
-    let answers = ports.iter().map(|p| Record::from_rdata(qname.clone(), cfg.ttl, RData::SRV(SRV::new(0, 100, p.port, target.clone())))).collect::<Vec<_>>();
+    // One record per port number: `dns/UDP/53` and `dns-tcp/TCP/53` make one SRV.
+    let mut numbers: Vec<u16> = vec![];
+    for p in svc.ports.iter().filter(|p| port_matches(&p.name, &p.protocol, filter)) {
+        if !numbers.contains(&p.port) {
+            numbers.push(p.port);
+        }
+    }
+    let answers = numbers.iter().map(|p| Record::from_rdata(qname.clone(), cfg.ttl, RData::SRV(SRV::new(0, 100, *p, target.clone())))).collect::<Vec<_>>();
     let glue = if answers.is_empty() { vec![] } else { addresses(&target, RecordType::ANY, ips.iter().copied(), cfg.ttl) };
     records(answers, glue)
 }

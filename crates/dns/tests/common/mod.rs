@@ -23,6 +23,7 @@ pub enum Setup {
     Unsynced,
 }
 
+#[derive(Clone)]
 pub struct Vector {
     pub id: &'static str,
     pub fx: Fx,
@@ -303,4 +304,22 @@ pub fn check(v: &Vector, m: &Message) -> Result<(), String> {
     } else {
         Err(format!("{} ({} {}): {}", v.id, v.name, v.qtype, errs.join("; ")))
     }
+}
+
+pub mod client;
+pub mod stub;
+
+/// Starts a server for `dns` on 127.0.0.1 (a free port), two UDP sockets, metrics on.
+pub fn serve(dns: &std::sync::Arc<weft_dns::Dns>) -> weft_dns::Running {
+    let spec = weft_dns::ServerSpec {
+        netns: None,
+        listen: vec![weft_dns::Listen { dns: "127.0.0.1:0".parse().unwrap(), http: Some("127.0.0.1:0".parse().unwrap()) }],
+        udp_sockets: 2,
+    };
+    weft_dns::server::start(dns.clone(), &spec).expect("DNS server starts")
+}
+
+/// The stub upstream's table for the vectors: F23's truncated answer.
+pub fn upstream_table() -> stub::Table {
+    vec![("ext.interwebs.test.", std::net::Ipv4Addr::new(1, 2, 3, 4), 5, true)]
 }
