@@ -61,8 +61,8 @@ fn services_headless_pods_external_names_and_addresses_resolve_and_follow_change
     let svc_ip = c.ok(&["get", "svc", "my-service", "-o", "jsonpath={.spec.clusterIP}"]);
     c.eventually(20, "my-service in DNS", || short(&c, NODE1, "my-service.default.svc.cluster.local") == svc_ip);
     // SRV for a named port of a ClusterIP service, with the address as glue.
-    let srv = dig(&c, NODE1, "_http._tcp.my-service.default.svc.cluster.local SRV");
-    assert!(srv.contains("SRV\t0 100 80 my-service.default.svc.cluster.local.") && srv.contains(&format!("A\t{svc_ip}")), "{srv}");
+    let srv = dig(&c, NODE1, "_http._tcp.my-service.default.svc.cluster.local SRV").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(srv.contains("IN SRV 0 100 80 my-service.default.svc.cluster.local.") && srv.contains(&format!("my-service.default.svc.cluster.local. 5 IN A {svc_ip}")), "{srv}");
     // Headless: the ready pod, by the service name and by hostname.subdomain.
     let mut db_ip = String::new();
     c.eventually(40, "the db pod running", || {
