@@ -51,11 +51,12 @@ fn args() -> Args {
 }
 
 /// Service `i`: `svc-i.ns-(i % 100)`, every tenth headless; endpoints spread evenly.
-fn objects(services: usize, endpoints: usize) -> (Vec<serde_json::Value>, Vec<(String, Vec<Ipv4Addr>)>) {
+/// Objects go to `sink` one service at a time, as watch events would arrive.
+fn objects(services: usize, endpoints: usize, mut sink: impl FnMut(&[serde_json::Value])) -> Vec<(String, Vec<Ipv4Addr>)> {
     let per = endpoints / services.max(1);
-    let (mut objs, mut records) = (vec![], vec![]);
+    let mut records = vec![];
     for n in 0..100.min(services) {
-        objs.push(fixture::namespace(&format!("ns-{n}")));
+        sink(&[fixture::namespace(&format!("ns-{n}"))]);
     }
     let ports = json!([{"name": "http", "port": 80, "protocol": "TCP"}]);
     for i in 0..services {
@@ -67,12 +68,11 @@ fn objects(services: usize, endpoints: usize) -> (Vec<serde_json::Value>, Vec<(S
         let list: Vec<(&str, Option<&str>)> = ips.iter().map(|s| (s.as_str(), None)).collect();
         let cips = if headless { vec!["None".to_string()] } else { vec![cip.to_string()] };
         let cips: Vec<&str> = cips.iter().map(|s| s.as_str()).collect();
-        objs.push(fixture::service(&ns, &name, &cips, ports.clone()));
-        objs.push(fixture::slice(&ns, &name, &format!("{name}-x"), "IPv4", &list, ports.clone()));
+        sink(&[fixture::service(&ns, &name, &cips, ports.clone()), fixture::slice(&ns, &name, &format!("{name}-x"), "IPv4", &list, ports.clone())]);
         let fq = format!("{name}.{ns}.svc.cluster.local.");
         records.push((fq, if headless { eps } else { vec![cip] }));
     }
-    (objs, records)
+    records
 }
 
 fn rss_kib() -> u64 {
@@ -104,23 +104,23 @@ fn main() -> anyhow::Result<()> {
     if let Some(at) = a.stub {
         stub(at);
     }
-    let before = rss_kib();
-    let (objs, records) = objects(a.services, a.endpoints);
     let dns = Dns::new(Config::new("cluster.local", a.upstream.clone()));
-    let built = rss_kib();
-    dns.update_zone(|z| {
-        for o in &objs {
-            fixture::load(z, std::slice::from_ref(o)).expect("valid objects");
-        }
-        z.synced = weft_dns::zone::Synced { services: true, slices: true, namespaces: true, pods: true };
-    });
-    drop(objs);
+    let before = rss_kib();
+    let records = objects(a.services, a.endpoints, |objs| dns.update_zone(|z| fixture::load(z, objs).expect("valid objects")));
+    dns.update_zone(|z| z.synced = weft_dns::zone::Synced { services: true, slices: true, namespaces: true, pods: true });
     let (s, e, r) = dns.zone().counts();
     if a.memory {
-        // The objects are dropped; what stays is the zone (and the allocator's slack).
-        unsafe_trim();
+        let with_records = rss_kib();
+        drop(records);
+        trim();
         let after = rss_kib();
-        println!("zone: {s} services, {e} endpoints, {r} reverse entries; resident {:.1} MiB (process before: {:.1} MiB, with the zone: {:.1} MiB)", (after.saturating_sub(before.max(built))) as f64 / 1024.0, before as f64 / 1024.0, after as f64 / 1024.0);
+        println!(
+            "zone: {s} services, {e} endpoints, {r} reverse entries: {:.1} MiB resident for the zone; process {:.1} MiB (before {:.1} MiB; {:.1} MiB with the benchmark's own record list)",
+            after.saturating_sub(before) as f64 / 1024.0,
+            after as f64 / 1024.0,
+            before as f64 / 1024.0,
+            with_records as f64 / 1024.0
+        );
         return Ok(());
     }
     if let Some(p) = &a.unbound_conf {
@@ -149,7 +149,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Hands freed heap back to the OS so resident memory shows what is live.
-fn unsafe_trim() {
+fn trim() {
     // SAFETY: malloc_trim only releases free memory of glibc's heaps.
     unsafe {
         libc::malloc_trim(0);
