@@ -75,7 +75,7 @@ for p in 5300 5301; do dnsperf -s 127.0.0.1 -p $p -d "$work/external.txt" -n 1 >
 
 run() { # port file [extra dnsperf args] -> "qps avg_ms lost"
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 1 -q 500 -O suppress=timeouts "${@:3}" 2>&1 |
-    awk '/Queries per second/ {q=$4} /Average Latency/ {l=$4*1000} /Queries lost/ {lost=$3} END {printf "%.0f %.3f %s", q, l, lost}'
+    awk '/Queries per second/ {q=$4} /Average Latency/ {l=$4*1000} /Queries lost/ {lost=$3} END {printf "%.0f %.3f %s\n", q, l, lost}'
 }
 pct() { # port file qps -> client-side p50/p99 latency (ms) at that rate
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l 5 -c 1 -q 500 -Q "$3" -v 2>/dev/null |

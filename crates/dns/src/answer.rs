@@ -4,7 +4,7 @@
 //! kubernetes plugin where the specification leaves room (NXDOMAIN only for names that
 //! do not exist at all; an existing name without the asked type is NODATA with the SOA).
 
-use crate::config::{fqdn, in_domain, Config, PodRecords};
+use crate::config::{fqdn, Config, PodRecords};
 use crate::names::{parse_dashed, parse_reverse};
 use crate::zone::{Kind, Service, Zone};
 use hickory_proto::op::{Query, ResponseCode};
@@ -56,10 +56,18 @@ enum Found {
 }
 
 pub fn answer(zone: &Zone, cfg: &Config, q: &Query) -> Outcome {
-    let owned: Vec<String> = q.name().iter().map(|l| String::from_utf8_lossy(l).to_ascii_lowercase()).collect();
-    let labels: Vec<&str> = owned.iter().map(|s| s.as_str()).collect();
-    let flat = labels.join(".");
-    if in_domain(&flat, &cfg.domain) {
+    // One lowercase buffer, labels as slices of it: two allocations per question.
+    let mut buf = String::with_capacity(q.name().len());
+    let mut spans = Vec::with_capacity(q.name().num_labels() as usize);
+    for l in q.name().iter() {
+        let start = buf.len();
+        buf.push_str(&String::from_utf8_lossy(l));
+        spans.push((start, buf.len()));
+    }
+    buf.make_ascii_lowercase();
+    let labels: Vec<&str> = spans.iter().map(|(a, b)| &buf[*a..*b]).collect();
+    // Compared label by label: a label may itself hold a dot (`x\.cluster.local.`).
+    if under(&labels, &cfg.domain) {
         if !zone.ready() {
             return Outcome::NotReady;
         }
@@ -68,10 +76,16 @@ pub fn answer(zone: &Zone, cfg: &Config, q: &Query) -> Outcome {
         }
         return cluster(zone, cfg, q.name(), q.query_type(), &labels, 0);
     }
-    if in_domain(&flat, "in-addr.arpa") || in_domain(&flat, "ip6.arpa") {
-        return reverse(zone, cfg, q, &labels, &flat);
+    if under(&labels, "in-addr.arpa") || under(&labels, "ip6.arpa") {
+        return reverse(zone, cfg, q, &labels, &labels.join("."));
     }
     Outcome::Forward
+}
+
+/// `labels` end with the labels of `domain`.
+fn under(labels: &[&str], domain: &str) -> bool {
+    let d: Vec<&str> = domain.split('.').filter(|l| !l.is_empty()).collect();
+    labels.len() >= d.len() && labels[labels.len() - d.len()..] == d[..]
 }
 
 /// Classes other than IN, and zone transfers, are not served.
@@ -85,7 +99,6 @@ fn refuse(q: &Query) -> Option<Reply> {
 fn cluster(zone: &Zone, cfg: &Config, qname: &Name, qtype: RecordType, labels: &[&str], depth: usize) -> Outcome {
     let rel = &labels[..labels.len() - cfg.domain.split('.').count()];
     let found = lookup(zone, cfg, qname, qtype, rel);
-    let apex = cfg.zone_name();
     match found {
         Found::Cname(target) => {
             let cname = Record::from_rdata(qname.clone(), cfg.ttl, RData::CNAME(CNAME(fqdn(&target))));
@@ -93,8 +106,8 @@ fn cluster(zone: &Zone, cfg: &Config, qname: &Name, qtype: RecordType, labels: &
                 return Outcome::Reply(Reply { rcode: ResponseCode::NoError, authoritative: true, answers: vec![cname], authorities: vec![], additionals: vec![] });
             }
             let tname = fqdn(&target);
-            if in_domain(&target, &cfg.domain) && depth < MAX_CNAME_DEPTH {
-                let tl: Vec<&str> = target.split('.').collect();
+            let tl: Vec<&str> = target.split('.').collect();
+            if under(&tl, &cfg.domain) && depth < MAX_CNAME_DEPTH {
                 return match cluster(zone, cfg, &tname, qtype, &tl, depth + 1) {
                     Outcome::Reply(mut r) => {
                         r.answers.insert(0, cname);
@@ -107,20 +120,21 @@ fn cluster(zone: &Zone, cfg: &Config, qname: &Name, qtype: RecordType, labels: &
                     other => other,
                 };
             }
-            if in_domain(&target, &cfg.domain) {
+            if under(&tl, &cfg.domain) {
                 return Outcome::Reply(Reply::of(ResponseCode::ServFail));
             }
             Outcome::Chase { cnames: vec![cname], target: tname, qtype }
         }
-        f => Outcome::Reply(reply(f, soa(cfg, &apex, zone.serial))),
+        f => Outcome::Reply(reply(f, || soa(cfg, &cfg.zone_name(), zone.serial))),
     }
 }
 
-fn reply(f: Found, soa: Record) -> Reply {
+/// `soa` is only built for negative answers (it costs two name parses).
+fn reply(f: Found, soa: impl FnOnce() -> Record) -> Reply {
     let (rcode, answers, authorities, additionals) = match f {
-        Found::NxDomain => (ResponseCode::NXDomain, vec![], vec![soa], vec![]),
-        Found::NoData => (ResponseCode::NoError, vec![], vec![soa], vec![]),
-        Found::Records { answers, additionals } if answers.is_empty() => (ResponseCode::NoError, vec![], vec![soa], additionals),
+        Found::NxDomain => (ResponseCode::NXDomain, vec![], vec![soa()], vec![]),
+        Found::NoData => (ResponseCode::NoError, vec![], vec![soa()], vec![]),
+        Found::Records { answers, additionals } if answers.is_empty() => (ResponseCode::NoError, vec![], vec![soa()], additionals),
         Found::Records { answers, additionals } => (ResponseCode::NoError, answers, vec![], additionals),
         Found::Cname(_) => unreachable!("handled by the caller"),
     };
@@ -347,7 +361,7 @@ fn reverse(zone: &Zone, cfg: &Config, q: &Query, labels: &[&str], flat: &str) ->
         return Outcome::Reply(r);
     }
     let zone_name = fqdn(rz.unwrap_or(if flat.ends_with("ip6.arpa") { "ip6.arpa" } else { "in-addr.arpa" }));
-    let soa = soa(cfg, &zone_name, zone.serial);
+    let soa = || soa(cfg, &zone_name, zone.serial);
     let qname = q.name().clone();
     let found = match targets {
         Some(ts) => match q.query_type() {
@@ -369,7 +383,7 @@ fn reverse(zone: &Zone, cfg: &Config, q: &Query, labels: &[&str], flat: &str) ->
         },
         None if rz == Some(flat) => match q.query_type() {
             RecordType::SOA => {
-                let mut r = soa.clone();
+                let mut r = soa();
                 r.name = qname.clone();
                 records(vec![r], vec![])
             }

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod config;
 pub mod fixture;
 pub mod forward;
+pub mod hot;
 pub mod http;
 pub mod metrics;
 pub mod names;

@@ -6,13 +6,14 @@ use crate::answer::{self, Outcome};
 use crate::cache::{Cache, Key};
 use crate::config::Config;
 use crate::forward::{self, Transport};
+use crate::hot::Hot;
 use crate::metrics::Metrics;
 use crate::wire::{self, Request};
 use crate::zone::Zone;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Record, RecordType};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
@@ -24,6 +25,9 @@ pub struct Dns {
     base: Config,
     pub metrics: Metrics,
     turn: AtomicUsize,
+    /// Bumped on every change of zone or configuration (see [`crate::hot`]).
+    generation: AtomicU64,
+    hot: Hot,
 }
 
 /// What a request needs.
@@ -51,6 +55,8 @@ impl Dns {
             base,
             metrics: Metrics::new(),
             turn: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            hot: Hot::default(),
         })
     }
 
@@ -61,7 +67,9 @@ impl Dns {
     /// Changes the zone; answers see the change as soon as `f` returns.
     pub fn update_zone<T>(&self, f: impl FnOnce(&mut Zone) -> T) -> T {
         let mut z = self.zone.write().unwrap_or_else(|p| p.into_inner());
-        f(&mut z)
+        let r = f(&mut z);
+        self.generation.fetch_add(1, Ordering::Release);
+        r
     }
 
     pub fn ready(&self) -> bool {
@@ -82,6 +90,7 @@ impl Dns {
             *self.cache.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Cache::new(c.cache_size, c.cache_max_ttl));
         }
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// Applies the ConfigMap's data (`None`: the ConfigMap is gone, back to defaults).
@@ -96,6 +105,14 @@ impl Dns {
 
     /// Decodes a datagram or TCP message and answers it if that needs no upstream.
     pub fn handle_bytes(&self, buf: &[u8], transport: Transport, started: Instant) -> Handled {
+        let generation = self.generation.load(Ordering::Acquire);
+        if transport == Transport::Udp {
+            if let Some(hit) = self.hot.get(buf, generation) {
+                self.metrics.request(proto_name(transport), hit.qtype);
+                self.metrics.response(hit.rcode, started.elapsed().as_secs_f64());
+                return Handled::Reply(hit.response);
+            }
+        }
         match wire::parse(buf) {
             Request::Drop => Handled::Drop,
             Request::Error(m) => {
@@ -104,9 +121,16 @@ impl Dns {
             }
             Request::Query(req) => {
                 let limit = limit(&req, transport);
-                match self.plan(req, transport) {
-                Plan::Done(m) => Handled::Reply(self.finish(&m, limit, started)),
-                Plan::Upstream { req, cnames, q } => Handled::Upstream { req, cnames, q },
+                let qtype = wire::question(&req).query_type();
+                match self.plan_inner(req, transport) {
+                (Plan::Done(m), keep) => {
+                    let b = self.finish(&m, limit, started);
+                    if keep && transport == Transport::Udp {
+                        self.hot.put(buf, generation, &b, qtype, m.response_code);
+                    }
+                    Handled::Reply(b)
+                }
+                (Plan::Upstream { req, cnames, q }, _) => Handled::Upstream { req, cnames, q },
                 }
             }
         }
@@ -120,6 +144,12 @@ impl Dns {
 
     /// The synchronous part: the zone, or the cache.
     pub fn plan(&self, req: Box<Message>, transport: Transport) -> Plan {
+        self.plan_inner(req, transport).0
+    }
+
+    /// [`Dns::plan`], and whether the response may be kept encoded: answered from the
+    /// zone, without addresses to rotate.
+    fn plan_inner(&self, req: Box<Message>, transport: Transport) -> (Plan, bool) {
         let q = wire::question(&req).clone();
         self.metrics.request(proto_name(transport), q.query_type());
         let cfg = self.config();
@@ -131,19 +161,20 @@ impl Dns {
                 m.answers = r.answers;
                 m.authorities = r.authorities;
                 m.additionals = r.additionals;
+                let keep = !rotates(&m.answers);
                 self.balance(&mut m.answers);
-                Plan::Done(m)
+                (Plan::Done(m), keep)
             }
             Outcome::NotReady => {
                 let mut m = wire::response_to(&req, ResponseCode::ServFail);
                 m.authorities.push(answer::soa(&cfg, &cfg.zone_name(), 0));
-                Plan::Done(m)
+                (Plan::Done(m), false)
             }
-            Outcome::Forward => self.from_cache(req, vec![], q),
+            Outcome::Forward => (self.from_cache(req, vec![], q), false),
             Outcome::Chase { cnames, target, qtype } => {
                 let mut tq = Query::query(target, qtype);
                 tq.set_query_class(q.query_class());
-                self.from_cache(req, cnames, tq)
+                (self.from_cache(req, cnames, tq), false)
             }
         }
     }
@@ -246,10 +277,18 @@ fn key(q: &Query) -> Key {
     Key { name: q.name().to_lowercase().to_ascii(), qtype: q.query_type().into(), qclass: q.query_class().into() }
 }
 
+/// Whether round-robin would reorder these answers.
+fn rotates(answers: &[Record]) -> bool {
+    [RecordType::A, RecordType::AAAA].iter().any(|t| answers.iter().filter(|r| r.record_type() == *t).nth(1).is_some())
+}
+
 /// Rotates the A and AAAA records by `n` among their own positions; CNAMEs and the rest
 /// stay where they are (a CNAME precedes its target).
 pub fn rotate_addresses(answers: &mut [Record], n: usize) {
     for t in [RecordType::A, RecordType::AAAA] {
+        if answers.iter().filter(|r| r.record_type() == t).nth(1).is_none() {
+            continue;
+        }
         let idx: Vec<usize> = answers.iter().enumerate().filter(|(_, r)| r.record_type() == t).map(|(i, _)| i).collect();
         if idx.len() < 2 {
             continue;

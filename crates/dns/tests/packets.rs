@@ -211,8 +211,13 @@ fn cluster_names_get_servfail_and_readyz_503_until_the_first_sync() {
         synced(&dns, &fixture::conformance());
         assert_eq!(http_get(server.http_addrs[0], "/readyz").await.0, 200);
         assert_eq!(udp(at, &query("svc1.testns.svc.cluster.local.", RecordType::A, None)).await.answers.len(), 1);
+        // Repeats come from the encoded-answer table, each with its own id (checked by udp()).
+        for _ in 0..3 {
+            assert_eq!(udp(at, &query("svc1.testns.svc.cluster.local.", RecordType::A, None)).await.answers.len(), 1);
+        }
         // Answers follow zone changes at once: a new service, then its removal.
         dns.update_zone(|z| fixture::load(z, &[fixture::service("testns", "fresh", &["10.0.0.77"], serde_json::json!([]))]).unwrap());
+        assert_eq!(udp(at, &query("fresh.testns.svc.cluster.local.", RecordType::A, None)).await.answers.len(), 1);
         assert_eq!(udp(at, &query("fresh.testns.svc.cluster.local.", RecordType::A, None)).await.answers.len(), 1);
         dns.update_zone(|z| z.remove_service("testns", "fresh"));
         assert_eq!(udp(at, &query("fresh.testns.svc.cluster.local.", RecordType::A, None)).await.response_code, ResponseCode::NXDomain);

@@ -61,3 +61,19 @@ fn names_outside_the_cluster_and_unknown_reverse_names_go_upstream() {
         assert!(matches!(dns.plan(Box::new(req), Transport::Udp), Plan::Upstream { .. }), "{name}");
     }
 }
+
+#[test]
+fn a_label_holding_dots_is_not_taken_for_a_cluster_name() {
+    let v = &vectors()[0];
+    let dns = Dns::new(config(v));
+    dns.update_zone(|z| *z = weft_dns::fixture::synced_zone(&objects(v)));
+    for labels in [vec![&b"x.cluster.local"[..]], vec![&b"svc1.testns.svc"[..], b"cluster", b"local"], vec![&b"1.0.0.10.in-addr"[..], b"arpa"]] {
+        let name = Name::from_labels(labels.clone()).unwrap();
+        let mut req = Message::query();
+        req.add_query(Query::query(name.clone(), hickory_proto::rr::RecordType::A));
+        match dns.plan(Box::new(req), Transport::Udp) {
+            Plan::Done(m) => assert!(m.answers.is_empty(), "{name}: {:?}", m.answers),
+            Plan::Upstream { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Answers already encoded: the zone's response to a request, kept under the request's
+//! exact bytes (everything after the id: flags, question with its case, EDNS), so a
+//! repeated question skips decoding, the answer function and encoding. Entries are
+//! valid for one generation of zone and configuration; any change makes them misses.
+//! Answers with several addresses are not kept (they rotate).
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+const SHARDS: usize = 16;
+/// Per shard; a full shard drops an arbitrary entry.
+const PER_SHARD: usize = 4096;
+/// Requests longer than this are not kept (a question with EDNS is ~60 bytes).
+const MAX_KEY: usize = 300;
+
+struct Entry {
+    generation: u64,
+    response: Vec<u8>,
+    qtype: RecordType,
+    rcode: ResponseCode,
+}
+
+pub struct Hot {
+    shards: Vec<Mutex<HashMap<Box<[u8]>, Entry>>>,
+}
+
+pub struct Hit {
+    pub response: Vec<u8>,
+    pub qtype: RecordType,
+    pub rcode: ResponseCode,
+}
+
+impl Default for Hot {
+    fn default() -> Self {
+        Hot { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+}
+
+fn shard_of(key: &[u8]) -> usize {
+    // FNV-1a over the question: cheap, and the map hashes again anyway.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key {
+        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
+    }
+    h as usize % SHARDS
+}
+
+/// The part of a request that decides its response: all but the id.
+fn key(request: &[u8]) -> Option<&[u8]> {
+    (request.len() >= 12 && request.len() <= MAX_KEY).then(|| &request[2..])
+}
+
+impl Hot {
+    pub fn get(&self, request: &[u8], generation: u64) -> Option<Hit> {
+        let k = key(request)?;
+        let s = self.shards[shard_of(k)].lock().unwrap_or_else(|p| p.into_inner());
+        let e = s.get(k).filter(|e| e.generation == generation)?;
+        let mut response = e.response.clone();
+        response[..2].copy_from_slice(&request[..2]);
+        Some(Hit { response, qtype: e.qtype, rcode: e.rcode })
+    }
+
+    pub fn put(&self, request: &[u8], generation: u64, response: &[u8], qtype: RecordType, rcode: ResponseCode) {
+        let Some(k) = key(request) else { return };
+        if response.len() < 12 {
+            return;
+        }
+        let mut s = self.shards[shard_of(k)].lock().unwrap_or_else(|p| p.into_inner());
+        if s.len() >= PER_SHARD && !s.contains_key(k) {
+            let stale: Vec<Box<[u8]>> = s.iter().filter(|(_, e)| e.generation != generation).map(|(k, _)| k.clone()).take(64).collect();
+            if stale.is_empty() {
+                if let Some(v) = s.keys().next().cloned() {
+                    s.remove(&v);
+                }
+            }
+            for v in stale {
+                s.remove(&v);
+            }
+        }
+        s.insert(k.into(), Entry { generation, response: response.to_vec(), qtype, rcode });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hit_carries_the_new_id_and_a_new_generation_misses() {
+        let h = Hot::default();
+        let req = [0xaa, 0xbb, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'f', b'o', b'o', 0, 0, 1, 0, 1];
+        let resp = [0xaa, 0xbb, 0x85, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
+        h.put(&req, 7, &resp, RecordType::A, ResponseCode::NoError);
+        let mut again = req;
+        again[..2].copy_from_slice(&[0x12, 0x34]);
+        let hit = h.get(&again, 7).unwrap();
+        assert_eq!(&hit.response[..4], &[0x12, 0x34, 0x85, 0x80]);
+        assert!(h.get(&again, 8).is_none(), "the zone changed");
+        let mut other = req;
+        other[13] = b'F';
+        assert!(h.get(&other, 7).is_none(), "case is part of the key (answers keep it)");
+    }
+}
