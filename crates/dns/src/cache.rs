@@ -31,6 +31,8 @@ struct Entry {
 /// What a hit gives back, TTLs already aged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
+    /// Seconds until the entry expires.
+    pub least_ttl: u32,
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
@@ -70,7 +72,7 @@ impl Cache {
             r.ttl = r.ttl.min(e.ttl).saturating_sub(age);
             r
         }).collect();
-        Some(Hit { rcode: e.rcode, answers: aged(&e.answers), authorities: aged(&e.authorities) })
+        Some(Hit { least_ttl: e.ttl - age, rcode: e.rcode, answers: aged(&e.answers), authorities: aged(&e.authorities) })
     }
 
     /// Stores an upstream answer if it may be cached: complete (no TC), NOERROR or

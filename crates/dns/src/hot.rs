@@ -8,6 +8,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 const SHARDS: usize = 16;
 /// Per shard; a full shard drops an arbitrary entry.
@@ -17,6 +18,8 @@ const MAX_KEY: usize = 300;
 
 struct Entry {
     generation: u64,
+    /// Forwarded answers age: kept at most until their TTLs would tick.
+    expires: Option<Instant>,
     response: Vec<u8>,
     qtype: RecordType,
     rcode: ResponseCode,
@@ -27,6 +30,8 @@ pub struct Hot {
 }
 
 pub struct Hit {
+    /// A forwarded answer (from the cache), not the zone's.
+    pub forwarded: bool,
     pub response: Vec<u8>,
     pub qtype: RecordType,
     pub rcode: ResponseCode,
@@ -53,16 +58,16 @@ fn key(request: &[u8]) -> Option<&[u8]> {
 }
 
 impl Hot {
-    pub fn get(&self, request: &[u8], generation: u64) -> Option<Hit> {
+    pub fn get(&self, request: &[u8], generation: u64, now: Instant) -> Option<Hit> {
         let k = key(request)?;
         let s = self.shards[shard_of(k)].lock().unwrap_or_else(|p| p.into_inner());
-        let e = s.get(k).filter(|e| e.generation == generation)?;
+        let e = s.get(k).filter(|e| e.generation == generation && e.expires.is_none_or(|t| now < t))?;
         let mut response = e.response.clone();
         response[..2].copy_from_slice(&request[..2]);
-        Some(Hit { response, qtype: e.qtype, rcode: e.rcode })
+        Some(Hit { forwarded: e.expires.is_some(), response, qtype: e.qtype, rcode: e.rcode })
     }
 
-    pub fn put(&self, request: &[u8], generation: u64, response: &[u8], qtype: RecordType, rcode: ResponseCode) {
+    pub fn put(&self, request: &[u8], generation: u64, expires: Option<Instant>, response: &[u8], qtype: RecordType, rcode: ResponseCode) {
         let Some(k) = key(request) else { return };
         if response.len() < 12 {
             return;
@@ -79,7 +84,7 @@ impl Hot {
                 s.remove(&v);
             }
         }
-        s.insert(k.into(), Entry { generation, response: response.to_vec(), qtype, rcode });
+        s.insert(k.into(), Entry { generation, expires, response: response.to_vec(), qtype, rcode });
     }
 }
 
@@ -92,14 +97,18 @@ mod tests {
         let h = Hot::default();
         let req = [0xaa, 0xbb, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'f', b'o', b'o', 0, 0, 1, 0, 1];
         let resp = [0xaa, 0xbb, 0x85, 0x80, 0, 1, 0, 0, 0, 0, 0, 0];
-        h.put(&req, 7, &resp, RecordType::A, ResponseCode::NoError);
+        let now = Instant::now();
+        h.put(&req, 7, None, &resp, RecordType::A, ResponseCode::NoError);
         let mut again = req;
         again[..2].copy_from_slice(&[0x12, 0x34]);
-        let hit = h.get(&again, 7).unwrap();
+        let hit = h.get(&again, 7, now).unwrap();
         assert_eq!(&hit.response[..4], &[0x12, 0x34, 0x85, 0x80]);
-        assert!(h.get(&again, 8).is_none(), "the zone changed");
+        assert!(h.get(&again, 8, now).is_none(), "the zone changed");
         let mut other = req;
         other[13] = b'F';
-        assert!(h.get(&other, 7).is_none(), "case is part of the key (answers keep it)");
+        assert!(h.get(&other, 7, now).is_none(), "case is part of the key (answers keep it)");
+        h.put(&req, 7, Some(now + std::time::Duration::from_millis(500)), &resp, RecordType::A, ResponseCode::NoError);
+        assert!(h.get(&req, 7, now).is_some());
+        assert!(h.get(&req, 7, now + std::time::Duration::from_secs(1)).is_none(), "a forwarded answer expires");
     }
 }

@@ -15,7 +15,7 @@ use hickory_proto::rr::{Record, RecordType};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Dns {
     zone: RwLock<Zone>,
@@ -36,6 +36,15 @@ pub enum Plan {
     Done(Message),
     /// Ask upstream for `q`, then answer `req` with `cnames` followed by what came back.
     Upstream { req: Box<Message>, cnames: Vec<Record>, q: Query },
+}
+
+/// Whether an encoded response may answer the same request bytes again.
+enum Keep {
+    No,
+    /// Until the zone or the configuration changes.
+    Always,
+    /// Also no later than this.
+    Until(Instant),
 }
 
 /// What the socket threads do with a datagram.
@@ -107,8 +116,11 @@ impl Dns {
     pub fn handle_bytes(&self, buf: &[u8], transport: Transport, started: Instant) -> Handled {
         let generation = self.generation.load(Ordering::Acquire);
         if transport == Transport::Udp {
-            if let Some(hit) = self.hot.get(buf, generation) {
+            if let Some(hit) = self.hot.get(buf, generation, started) {
                 self.metrics.request(proto_name(transport), hit.qtype);
+                if hit.forwarded {
+                    self.metrics.cache_hits.inc();
+                }
                 self.metrics.response(hit.rcode, started.elapsed().as_secs_f64());
                 return Handled::Reply(hit.response);
             }
@@ -125,8 +137,12 @@ impl Dns {
                 match self.plan_inner(req, transport) {
                 (Plan::Done(m), keep) => {
                     let b = self.finish(&m, limit, started);
-                    if keep && transport == Transport::Udp {
-                        self.hot.put(buf, generation, &b, qtype, m.response_code);
+                    if transport == Transport::Udp {
+                        match keep {
+                            Keep::No => {}
+                            Keep::Always => self.hot.put(buf, generation, None, &b, qtype, m.response_code),
+                            Keep::Until(t) => self.hot.put(buf, generation, Some(t), &b, qtype, m.response_code),
+                        }
                     }
                     Handled::Reply(b)
                 }
@@ -149,7 +165,7 @@ impl Dns {
 
     /// [`Dns::plan`], and whether the response may be kept encoded: answered from the
     /// zone, without addresses to rotate.
-    fn plan_inner(&self, req: Box<Message>, transport: Transport) -> (Plan, bool) {
+    fn plan_inner(&self, req: Box<Message>, transport: Transport) -> (Plan, Keep) {
         let q = wire::question(&req).clone();
         self.metrics.request(proto_name(transport), q.query_type());
         let cfg = self.config();
@@ -161,26 +177,27 @@ impl Dns {
                 m.answers = r.answers;
                 m.authorities = r.authorities;
                 m.additionals = r.additionals;
-                let keep = !rotates(&m.answers);
+                let keep = if rotates(&m.answers) { Keep::No } else { Keep::Always };
                 self.balance(&mut m.answers);
                 (Plan::Done(m), keep)
             }
             Outcome::NotReady => {
                 let mut m = wire::response_to(&req, ResponseCode::ServFail);
                 m.authorities.push(answer::soa(&cfg, &cfg.zone_name(), 0));
-                (Plan::Done(m), false)
+                (Plan::Done(m), Keep::No)
             }
-            Outcome::Forward => (self.from_cache(req, vec![], q), false),
+            Outcome::Forward => self.from_cache(req, vec![], q),
             Outcome::Chase { cnames, target, qtype } => {
                 let mut tq = Query::query(target, qtype);
                 tq.set_query_class(q.query_class());
-                (self.from_cache(req, cnames, tq), false)
+                self.from_cache(req, cnames, tq)
             }
         }
     }
 
-    fn from_cache(&self, req: Box<Message>, cnames: Vec<Record>, q: Query) -> Plan {
-        match self.cache().get(&key(&q), Instant::now()) {
+    fn from_cache(&self, req: Box<Message>, cnames: Vec<Record>, q: Query) -> (Plan, Keep) {
+        let now = Instant::now();
+        match self.cache().get(&key(&q), now) {
             Some(hit) => {
                 self.metrics.cache_hits.inc();
                 let mut m = wire::response_to(&req, hit.rcode);
@@ -188,12 +205,14 @@ impl Dns {
                 m.answers.extend(hit.answers);
                 m.authorities = hit.authorities;
                 self.keep_case(&req, &mut m);
+                // Kept encoded while the TTLs it shows stay true (under a second).
+                let keep = if rotates(&m.answers) || hit.least_ttl == 0 { Keep::No } else { Keep::Until(now + Duration::from_millis(900)) };
                 self.balance(&mut m.answers);
-                Plan::Done(m)
+                (Plan::Done(m), keep)
             }
             None => {
                 self.metrics.cache_misses.inc();
-                Plan::Upstream { req, cnames, q }
+                (Plan::Upstream { req, cnames, q }, Keep::No)
             }
         }
     }
