@@ -45,6 +45,8 @@ enum Keep {
     Always,
     /// Also no later than this.
     Until(Instant),
+    /// Like `Always`, if its addresses can be rotated in the encoded bytes.
+    Rotating,
 }
 
 /// What the socket threads do with a datagram.
@@ -140,8 +142,13 @@ impl Dns {
                     if transport == Transport::Udp {
                         match keep {
                             Keep::No => {}
-                            Keep::Always => self.hot.put(buf, generation, None, &b, qtype, m.response_code),
-                            Keep::Until(t) => self.hot.put(buf, generation, Some(t), &b, qtype, m.response_code),
+                            Keep::Always => self.hot.put(buf, generation, None, None, &b, qtype, m.response_code),
+                            Keep::Until(t) => self.hot.put(buf, generation, Some(t), None, &b, qtype, m.response_code),
+                            Keep::Rotating => {
+                                if let Some(r) = crate::hot::rotation(&b, m.answers.len(), qtype) {
+                                    self.hot.put(buf, generation, None, Some(r), &b, qtype, m.response_code);
+                                }
+                            }
                         }
                     }
                     Handled::Reply(b)
@@ -177,7 +184,7 @@ impl Dns {
                 m.answers = r.answers;
                 m.authorities = r.authorities;
                 m.additionals = r.additionals;
-                let keep = if rotates(&m.answers) { Keep::No } else { Keep::Always };
+                let keep = if rotates(&m.answers) { Keep::Rotating } else { Keep::Always };
                 self.balance(&mut m.answers);
                 (Plan::Done(m), keep)
             }
@@ -309,7 +316,9 @@ pub fn rotate_addresses(answers: &mut [Record], n: usize) {
             continue;
         }
         let idx: Vec<usize> = answers.iter().enumerate().filter(|(_, r)| r.record_type() == t).map(|(i, _)| i).collect();
-        if idx.len() < 2 {
+        if idx[idx.len() - 1] - idx[0] + 1 == idx.len() {
+            // A contiguous run (the usual case): rotate in place.
+            answers[idx[0]..=idx[idx.len() - 1]].rotate_left(n % idx.len());
             continue;
         }
         let recs: Vec<Record> = idx.iter().map(|i| answers[*i].clone()).collect();
