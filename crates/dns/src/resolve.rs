@@ -193,16 +193,16 @@ impl Dns {
                 m.authorities.push(answer::soa(&cfg, &cfg.zone_name(), 0));
                 (Plan::Done(m), Keep::No)
             }
-            Outcome::Forward => self.from_cache(req, vec![], q),
+            Outcome::Forward => self.cached(req, vec![], q),
             Outcome::Chase { cnames, target, qtype } => {
                 let mut tq = Query::query(target, qtype);
                 tq.set_query_class(q.query_class());
-                self.from_cache(req, cnames, tq)
+                self.cached(req, cnames, tq)
             }
         }
     }
 
-    fn from_cache(&self, req: Box<Message>, cnames: Vec<Record>, q: Query) -> (Plan, Keep) {
+    fn cached(&self, req: Box<Message>, cnames: Vec<Record>, q: Query) -> (Plan, Keep) {
         let now = Instant::now();
         match self.cache().get(&key(&q), now) {
             Some(hit) => {
