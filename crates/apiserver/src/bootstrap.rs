@@ -26,6 +26,42 @@ pub fn kubernetes_service_ip(cidr: &ipnet::IpNet) -> IpAddr {
     }
 }
 
+/// The cluster DNS address: the tenth of the service range (`10.96.0.10` by default),
+/// what pods' resolv.conf names.
+pub fn dns_service_ip(cidr: &ipnet::IpNet) -> IpAddr {
+    match cidr.network() {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) + 10).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) + 10).into()),
+    }
+}
+
+/// `kube-system/kube-dns`, selector-less: weft's DNS server publishes its endpoints.
+async fn ensure_dns_service(api: &Api, cidr: &ipnet::IpNet) -> anyhow::Result<()> {
+    let key = "/core/services/kube-system/kube-dns";
+    if api.store.get(key).is_some() {
+        return Ok(());
+    }
+    let ip = dns_service_ip(cidr);
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now(),
+                      "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "weft-dns", "kubernetes.io/cluster-service": "true"}},
+        "spec": {
+            "type": "ClusterIP", "clusterIP": ip.to_string(), "clusterIPs": [ip.to_string()],
+            "ipFamilies": [if ip.is_ipv4() { "IPv4" } else { "IPv6" }], "ipFamilyPolicy": "SingleStack", "sessionAffinity": "None", "internalTrafficPolicy": "Cluster",
+            "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                      {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                      {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}],
+        },
+        "status": {"loadBalancer": {}},
+    });
+    // Bootstrap runs before the API serves, so no user Service can hold the address yet.
+    api.services.lock().await.observe(&svc);
+    api.store.create(key, svc).await?;
+    Ok(())
+}
+
 pub async fn run(api: &Api, advertise: IpAddr, port: u16) -> anyhow::Result<()> {
     for ns in SYSTEM_NAMESPACES {
         let key = format!("/core/namespaces/{ns}");
@@ -61,6 +97,7 @@ pub async fn run(api: &Api, advertise: IpAddr, port: u16) -> anyhow::Result<()> 
             api.store.update(svc_key, v, Some(cur.revision)).await?;
         }
     }
+    ensure_dns_service(api, &cidr).await?;
     let ep = json!({
         "apiVersion": "v1",
         "kind": "Endpoints",

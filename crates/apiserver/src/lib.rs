@@ -20,7 +20,7 @@ mod server;
 mod table;
 mod tls;
 
-pub use bootstrap::kubernetes_service_ip;
+pub use bootstrap::{dns_service_ip, kubernetes_service_ip};
 
 use anyhow::{Context, Result};
 use ipnet::IpNet;

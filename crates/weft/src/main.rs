@@ -1,5 +1,6 @@
 //! `weft`: Kubernetes networking in one binary.
 
+mod dns;
 mod down;
 mod lb_routes;
 mod nodes;

@@ -38,6 +38,13 @@ pub struct UpArgs {
     /// side reaches them through the nodes.
     #[arg(long, value_delimiter = ',', default_value = "10.99.1.0/24")]
     pub load_balancer_cidr: Vec<ipnet::IpNet>,
+    /// The cluster domain that the DNS server answers for.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Resolvers for names outside the cluster (IP or IP:port; default: the host's
+    /// /etc/resolv.conf). The ConfigMap kube-system/weft-dns overrides them live.
+    #[arg(long, value_delimiter = ',')]
+    pub dns_upstreams: Vec<String>,
     /// Seconds between watch bookmarks.
     #[arg(long, default_value_t = 60)]
     pub bookmark_interval: u64,
@@ -89,6 +96,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             nc.backend = args.backend;
             tasks.spawn(weft_runtime::run(client.clone(), nc));
         }
+        let dns = crate::dns::start(client.clone(), &topology, &args.cluster_domain, &args.dns_upstreams, &mut tasks).await?;
         let result = tokio::select! {
             _ = shutdown_signal() => { tracing::info!("stopping"); Ok(()) }
             Some(r) = tasks.join_next() => match r {
@@ -98,6 +106,7 @@ pub fn run(args: UpArgs) -> Result<()> {
             },
         };
         tasks.abort_all();
+        drop(dns);
         // Containers stop with weft; sandboxes (and so pod IPs) stay for the next `up`.
         weft_runtime::stop_containers(&args.state_dir.join("nodes"));
         server.stop();
