@@ -1,10 +1,10 @@
 //! Cluster DNS end to end with `weft up --nodes 2`: each node's DNS server (on the node's
 //! address, port 53) answers for Services, headless pods, ExternalNames and addresses
 //! made with kubectl, follows changes, reloads its ConfigMap, and serves a pod that
-//! resolves a bare service name through its resolv.conf search path.
+//! resolves a bare service name through its resolv.conf search path (nameserver
+//! 10.96.0.10, which the service proxy DNATs to a node's server) and curls it by name.
 //!
-//! The service proxy (10.96.0.10 → the nodes' servers) is another component; here the
-//! queries go to the node addresses that the kube-dns endpoints list. Upstream
+//! Queries from the host side go to the node addresses that the kube-dns endpoints list. Upstream
 //! forwarding points at a closed port on loopback: nothing leaves the test's namespace.
 
 mod common;
@@ -112,25 +112,26 @@ fn the_weft_dns_configmap_reloads_live_and_a_bad_one_changes_nothing() {
 }
 
 #[test]
-fn a_pod_resolves_a_bare_service_name_through_its_search_path() {
+fn a_pod_resolves_a_bare_service_name_through_its_search_path_and_reaches_it() {
     let c = start();
     c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: backend-service\nspec:\n  selector: {app: backend}\n  ports:\n  - {name: http, port: 80, targetPort: 8080}\n");
+    c.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: backend\n  labels: {{app: backend}}\nspec:\n  nodeName: node-1\n  containers:\n  - name: c\n    image: {AGNHOST}\n    args: [netexec, --http-port=8080]\n"));
     let svc_ip = c.ok(&["get", "svc", "backend-service", "-o", "jsonpath={.spec.clusterIP}"]);
     c.eventually(20, "backend-service in DNS", || short(&c, NODE1, "backend-service.default.svc.cluster.local") == svc_ip);
-    // The pod's resolv.conf names 10.96.0.10 (the proxy's address); dig is pointed at its
-    // node's server and keeps the pod's search path and ndots.
-    let script = format!("dig +search +short @{NODE1} backend-service; dig +search +short +tcp @{NODE1} backend-service.default; dig +search @{NODE1} no-such-service | grep status; echo DONE; sleep 3600");
+    // Everything through the pod's own resolv.conf: nameserver 10.96.0.10 (the kube-dns
+    // Service, DNAT-ed by the service proxy to a node's server), its search path and ndots;
+    // then the seeds' first exercise, `curl backend-service` from another pod.
+    let script = "dig +search +short backend-service; dig +search +short +tcp backend-service.default; dig +search no-such-service | grep status; \
+                  for i in $(seq 30); do curl -s -m 2 http://backend-service/hostname && break; sleep 1; done; echo; echo DONE; sleep 3600";
     c.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: client\nspec:\n  nodeName: node-2\n  containers:\n  - name: c\n    image: debian\n    command: [sh, -c, {script:?}]\n"));
-    c.eventually(40, "client running", || c.ok(&["get", "pod", "client", "-o", "jsonpath={.status.phase}"]) == "Running");
-    let uid = c.ok(&["get", "pod", "client", "-o", "jsonpath={.metadata.uid}"]);
-    let log = c.state_dir().join("nodes/node-2/pods").join(uid).join("containers/c/log");
     let mut text = String::new();
-    c.eventually(20, "the pod's dig output", || {
-        text = std::fs::read_to_string(&log).unwrap_or_default();
+    c.eventually(60, "the pod's dig and curl output", || {
+        text = String::from_utf8_lossy(&c.kubectl(&["logs", "client"]).stdout).to_string();
         text.contains("DONE")
     });
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.iter().filter(|l| **l == svc_ip).count(), 2, "UDP and TCP through the search path:\n{text}");
     // Every search domain is NXDOMAIN, then the bare name goes upstream: closed here.
     assert!(text.contains("status: NXDOMAIN") || text.contains("status: SERVFAIL"), "{text}");
+    assert!(lines.contains(&"backend"), "curl backend-service reached the backend pod (its hostname):\n{text}");
 }
