@@ -162,12 +162,21 @@ fn after_kill_9_pods_keep_their_ips_and_no_ip_is_handed_out_twice() {
 fn pods_reaching_outside_the_cluster_leave_as_their_node_but_pod_to_pod_keeps_the_pod_ip() {
     let c = Cluster::start();
     // "Outside the cluster": a server on the host side of weft up (the underlay's first address).
-    let mut server = c
-        .inside(std::process::Command::new(env!("CARGO_BIN_EXE_weft")).args(["agnhost", "netexec", "--http-port=18080"]))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("netexec on the host side");
+    /// Kills the host-side server however the test ends.
+    struct Server(std::process::Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Server(
+        c.inside(std::process::Command::new(env!("CARGO_BIN_EXE_weft")).args(["agnhost", "netexec", "--http-port=18080"]))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("netexec on the host side"),
+    );
     c.apply(&pod("egress", "node-2", AGNHOST, &["netexec", "--http-port=8080"]));
     c.apply(&pod("peer", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
     let client_ip = wait_running(&c, "egress");
@@ -181,8 +190,6 @@ fn pods_reaching_outside_the_cluster_leave_as_their_node_but_pod_to_pod_keeps_th
     assert!(seen.starts_with(&format!("{node_ip}:")), "outside the cluster the pod is its node {node_ip}: {seen}");
     let seen = in_pod(&c, "egress", &format!("curl -s -m 3 http://{peer_ip}:8080/clientip"));
     assert!(seen.starts_with(&format!("{client_ip}:")), "pod to pod keeps the pod's address {client_ip}: {seen}");
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 // --- the vxlan backend -------------------------------------------------------------
