@@ -272,6 +272,14 @@ impl Applier {
             self.remember_affinity(key, Some(c));
         }
         let d = diff(&have, &want);
+        tracing::debug!(
+            add_chains = ?d.add_chains.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            set_rules = ?d.set_rules.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+            delete_elements = ?d.delete_elements.keys().collect::<Vec<_>>(),
+            add_elements = ?d.add_elements.keys().collect::<Vec<_>>(),
+            delete_chains = ?d.delete_chains,
+            "proxy full sync: what differs from the kernel"
+        );
         let mut b = Batch::new();
         if !same_layout {
             b.delete_table_if_exists(&t).add_table(&layout::table());
