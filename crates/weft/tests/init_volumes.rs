@@ -13,13 +13,6 @@ fn status_column(c: &Cluster, pod: &str) -> String {
     out.split_whitespace().nth(2).unwrap_or_default().to_string()
 }
 
-/// The pod's directory on its node.
-fn pod_dir(c: &Cluster, pod: &str) -> std::path::PathBuf {
-    let uid = c.ok(&["get", "pod", pod, "-o", "jsonpath={.metadata.uid}"]);
-    let node = c.ok(&["get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"]);
-    c.state_dir().join("nodes").join(node).join("pods").join(uid)
-}
-
 /// What a container printed, through `kubectl logs`, once it contains `want`.
 fn wait_log(c: &Cluster, pod: &str, container: &str, want: &str) -> String {
     let mut text = String::new();
@@ -186,7 +179,7 @@ spec:
     );
     assert_eq!(wait_log(&c, "shared", "reader", "writer"), "hello from writer\n");
     // The volume's directory goes with the pod.
-    let dir = pod_dir(&c, "shared").join("volumes/data");
+    let dir = c.pod_dir("shared").join("volumes/data");
     assert!(dir.join("msg").exists());
     c.ok(&["delete", "pod", "shared", "--timeout=60s"]);
     assert!(!dir.exists(), "{} is left", dir.display());

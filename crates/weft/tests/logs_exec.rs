@@ -16,11 +16,6 @@ fn busybox(name: &str, node: &str, restart: &str, script: &str) -> String {
     format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  nodeName: {node}\n  restartPolicy: {restart}\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, {script:?}]\n")
 }
 
-fn wait_running(c: &Cluster, name: &str) -> String {
-    c.eventually(30, &format!("pod {name} running with an IP"), || c.ok(&["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]).starts_with("Running 1"));
-    c.ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
-}
-
 fn out(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
@@ -45,7 +40,7 @@ fn is_kubelet_timestamp(t: &str) -> bool {
 fn kubectl_logs_shows_both_streams_with_tail_timestamps_and_limits() {
     let c = Cluster::start();
     c.apply(&busybox("talker", "node-1", "Always", "echo one; echo two >&2; sleep 1000"));
-    wait_running(&c, "talker");
+    c.wait_running("talker", 30);
     let mut logs = String::new();
     c.eventually(20, "both lines in the log", || {
         logs = c.ok(&["logs", "talker"]);
@@ -78,7 +73,7 @@ fn kubectl_logs_shows_both_streams_with_tail_timestamps_and_limits() {
 
     // Several containers: kube-apiserver's error for the raw API, kubectl's default.
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: duo\nspec:\n  nodeName: node-2\n  containers:\n  - {name: a, image: busybox, command: [sh, -c, 'echo from-a; sleep 1000']}\n  - {name: b, image: busybox, command: [sh, -c, 'echo from-b; sleep 1000']}\n");
-    wait_running(&c, "duo");
+    c.wait_running("duo", 30);
     let raw = c.kubectl(&["get", "--raw", "/api/v1/namespaces/default/pods/duo/log"]);
     assert!(!raw.status.success());
     assert!(err(&raw).contains("a container name must be specified for pod duo, choose one of: [a b]"), "{}", err(&raw));
@@ -120,7 +115,7 @@ fn kubectl_logs_follow_streams_new_lines_and_ends_when_the_container_exits() {
     let stop = c.state_dir().join("stop");
     let script = format!("echo first; until [ -e {go} ]; do sleep 0.1; done; echo second; until [ -e {stop} ]; do sleep 0.1; done; echo last", go = go.display(), stop = stop.display());
     c.apply(&busybox("follower", "node-2", "Never", &script));
-    wait_running(&c, "follower");
+    c.wait_running("follower", 30);
     let mut f = Command::new("kubectl").args(["logs", "-f", "follower"]).env("KUBECONFIG", c.kubeconfig()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let lines = lines_of(&mut f);
     let wait = Duration::from_secs(30);
@@ -166,7 +161,7 @@ fn kubectl_logs_previous_shows_the_instance_before_a_crash() {
 fn kubectl_exec_runs_in_the_pod_with_its_identity_streams_terminal_and_exit_code() {
     let c = Cluster::start();
     c.apply(&busybox("bb", "node-1", "Always", "sleep 1000"));
-    wait_running(&c, "bb");
+    c.wait_running("bb", 30);
 
     let run = c.kubectl(&["exec", "bb", "--", "sh", "-c", "echo $HOSTNAME; cat /etc/resolv.conf; echo oops >&2; exit 3"]);
     assert_eq!(run.status.code(), Some(3), "stderr: {}", err(&run));
@@ -220,9 +215,9 @@ fn kubectl_exec_reaches_other_pods_across_nodes() {
     c.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: server\nspec:\n  nodeName: node-1\n  containers:\n  - name: c\n    image: {AGNHOST}\n    args: [netexec, --http-port=8080]\n"));
     c.apply(&busybox("client", "node-2", "Always", "sleep 1000"));
     c.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: prober\nspec:\n  nodeName: node-2\n  containers:\n  - name: c\n    image: {AGNHOST}\n    args: [pause]\n"));
-    let server_ip = wait_running(&c, "server");
-    wait_running(&c, "client");
-    wait_running(&c, "prober");
+    let server_ip = c.wait_running("server", 30);
+    c.wait_running("client", 30);
+    c.wait_running("prober", 30);
     let mut seen = String::new();
     c.eventually(20, "wget from the client pod to reach the server", || {
         seen = out(&c.kubectl(&["exec", "client", "--", "wget", "-qO-", &format!("http://{server_ip}:8080/hostname")]));
@@ -243,7 +238,7 @@ async fn kube_rs_exec_gets_stdout_and_the_failure_status() {
     use tokio::io::AsyncReadExt;
     let c = Cluster::start();
     c.apply(&busybox("bb", "node-2", "Always", "sleep 1000"));
-    tokio::task::block_in_place(|| wait_running(&c, "bb"));
+    tokio::task::block_in_place(|| c.wait_running("bb", 30));
     let pods: Api<Pod> = Api::default_namespaced(c.client().await);
     let mut p = pods.exec("bb", ["sh", "-c", "echo via-kube-rs; exit 5"], &AttachParams::default().stderr(false)).await.unwrap();
     let mut stdout = String::new();
@@ -309,7 +304,7 @@ fn container_output_keeps_flowing_while_weft_is_down() {
     // More than a pipe's 64 KiB once weft is gone.
     let script = format!("echo ready; until [ -e {go} ]; do sleep 0.1; done; seq 1 50000; echo done-writing; exec sleep 1000", go = go.display());
     c.apply(&busybox("writer", "node-1", "Always", &script));
-    wait_running(&c, "writer");
+    c.wait_running("writer", 30);
     c.eventually(20, "the first line", || c.ok(&["logs", "writer"]) == "ready\n");
     let uid = c.ok(&["get", "pod", "writer", "-o", "jsonpath={.metadata.uid}"]);
     let dir = c.state_dir().join("nodes/node-1/pods").join(uid).join("containers/c");

@@ -4,7 +4,6 @@
 
 mod common;
 use common::Cluster;
-use std::path::PathBuf;
 
 const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.52";
 
@@ -13,44 +12,25 @@ fn pod(name: &str, node: &str, image: &str, args: &[&str]) -> String {
     format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: {name}}}\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: {image}\n    args: [{}]\n", args.join(", "))
 }
 
-fn wait_running(c: &Cluster, name: &str) -> String {
-    c.eventually(30, &format!("pod {name} running with an IP"), || {
-        c.ok(&["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]).starts_with("Running 1")
-    });
-    c.ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
-}
-
-/// The pod's network namespace file, for running test tools inside the pod.
-fn netns_of(c: &Cluster, name: &str) -> PathBuf {
-    let uid = c.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"]);
-    let node = c.ok(&["get", "pod", name, "-o", "jsonpath={.spec.nodeName}"]);
-    c.state_dir().join("nodes").join(node).join("pods").join(uid).join("netns")
-}
-
-fn in_pod(c: &Cluster, name: &str, script: &str) -> String {
-    let out = c.sh(&format!("nsenter --net={} sh -c '{script}'", netns_of(c, name).display()));
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
-}
-
 #[test]
 fn pods_on_two_nodes_reach_each_other_and_the_server_sees_the_client_pod_ip() {
     let c = Cluster::start();
     c.apply(&pod("server", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
     c.apply(&pod("client", "node-2", AGNHOST, &["pause"]));
-    let server_ip = wait_running(&c, "server");
-    let client_ip = wait_running(&c, "client");
+    let server_ip = c.wait_running("server", 30);
+    let client_ip = c.wait_running("client", 30);
     assert!(server_ip.starts_with("10.244.") && client_ip.starts_with("10.244."), "{server_ip} {client_ip}");
     let wide = c.ok(&["get", "pods", "-o", "wide"]);
     assert!(wide.contains(&server_ip) && wide.contains("node-1") && wide.contains("node-2"), "{wide}");
     let mut seen = String::new();
     c.eventually(20, "the server to answer", || {
-        seen = in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip"));
+        seen = c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip"));
         seen.starts_with(&format!("{client_ip}:"))
     });
-    assert_eq!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
+    assert_eq!(c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
     // No encapsulation: pods get the underlay's full MTU, and no node has a vxlan device.
-    assert!(in_pod(&c, "client", "ip -o link show eth0").contains(" mtu 1500 "));
-    assert!(in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1472 {server_ip}")).contains("1 received"));
+    assert!(c.in_pod("client", "ip -o link show eth0").contains(" mtu 1500 "));
+    assert!(c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1472 {server_ip}")).contains("1 received"));
     assert!(!c.sh(&format!("nsenter --net={} ip link show weft.1", c.state_dir().join("netns/node-1").display())).status.success());
     // Node addresses: InternalIP on the underlay, reachable from the host side.
     let ips = c.ok(&["get", "nodes", "-o", "jsonpath={.items[*].status.addresses[?(@.type==\"InternalIP\")].address}"]);
@@ -64,7 +44,7 @@ fn a_host_network_pod_has_its_nodes_ip_and_reaches_pods() {
     let c = Cluster::start();
     c.apply(&pod("server", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: hostnet\nspec:\n  nodeName: node-2\n  hostNetwork: true\n  containers:\n  - name: c\n    image: registry.k8s.io/e2e-test-images/agnhost:2.52\n    args: [netexec, --http-port=8099]\n");
-    let server_ip = wait_running(&c, "server");
+    let server_ip = c.wait_running("server", 30);
     c.eventually(30, "hostnet running", || c.ok(&["get", "pod", "hostnet", "-o", "jsonpath={.status.phase}"]) == "Running");
     let node_ip = c.ok(&["get", "node", "node-2", "-o", "jsonpath={.status.addresses[0].address}"]);
     assert_eq!(c.ok(&["get", "pod", "hostnet", "-o", "jsonpath={.status.podIP}"]), node_ip);
@@ -73,10 +53,10 @@ fn a_host_network_pod_has_its_nodes_ip_and_reaches_pods() {
     // sees the connection come from its own node's pod network: no NAT between nodes.
     let mut seen = String::new();
     c.eventually(20, "the server to dial the hostNetwork pod", || {
-        seen = in_pod(&c, "server", &format!("curl -s -m 2 http://{node_ip}:8099/hostname"));
+        seen = c.in_pod("server", &format!("curl -s -m 2 http://{node_ip}:8099/hostname"));
         seen == "node-2"
     });
-    assert!(in_pod(&c, "server", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")).contains("server"));
+    assert!(c.in_pod("server", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")).contains("server"));
 }
 
 #[test]
@@ -84,7 +64,7 @@ fn containers_see_their_pods_resolv_conf_hosts_hostname_and_service_variables() 
     let c = Cluster::start();
     c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: backend-service\nspec:\n  selector: {app: backend}\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n");
     c.apply("apiVersion: v1\nkind: Pod\nmetadata:\n  name: envy\nspec:\n  hostname: db\n  subdomain: backend\n  containers:\n  - name: c\n    image: debian\n    command: [sh, -c, 'env; cat /etc/resolv.conf /etc/hosts; hostname; sleep 3600']\n    env:\n    - {name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n    - {name: GREETING, value: 'hello $(MY_IP)'}\n");
-    let ip = wait_running(&c, "envy");
+    let ip = c.wait_running("envy", 30);
     let mut text = String::new();
     c.eventually(10, "the container's output", || {
         text = c.ok(&["logs", "envy"]);
@@ -131,8 +111,8 @@ fn a_crashing_container_is_restarted_and_counted() {
 fn deleting_a_pod_stops_it_and_removes_its_sandbox() {
     let c = Cluster::start();
     c.apply(&pod("gone", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
-    let ip = wait_running(&c, "gone");
-    let ns = netns_of(&c, "gone");
+    let ip = c.wait_running("gone", 30);
+    let ns = c.pod_dir("gone").join("netns");
     assert!(ns.exists());
     let claim = c.state_dir().join("nodes/node-1/cni/weft/ips").join(&ip);
     assert!(claim.exists(), "no IPAM claim at {}", claim.display());
@@ -147,14 +127,14 @@ fn deleting_a_pod_stops_it_and_removes_its_sandbox() {
 fn after_kill_9_pods_keep_their_ips_and_no_ip_is_handed_out_twice() {
     let mut c = Cluster::start();
     c.apply(&pod("a", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
-    let ip = wait_running(&c, "a");
+    let ip = c.wait_running("a", 30);
     c.kill9();
     c.up();
     c.apply(&pod("b", "node-1", AGNHOST, &["pause"]));
-    let ip_b = wait_running(&c, "b");
+    let ip_b = c.wait_running("b", 30);
     assert_eq!(c.ok(&["get", "pod", "a", "-o", "jsonpath={.status.podIP}"]), ip);
     assert_ne!(ip, ip_b);
-    c.eventually(20, "pod a to serve again", || in_pod(&c, "b", &format!("curl -s -m 2 http://{ip}:8080/hostname")) == "a");
+    c.eventually(20, "pod a to serve again", || c.in_pod("b", &format!("curl -s -m 2 http://{ip}:8080/hostname")) == "a");
 }
 
 
@@ -179,16 +159,16 @@ fn pods_reaching_outside_the_cluster_leave_as_their_node_but_pod_to_pod_keeps_th
     );
     c.apply(&pod("egress", "node-2", AGNHOST, &["netexec", "--http-port=8080"]));
     c.apply(&pod("peer", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
-    let client_ip = wait_running(&c, "egress");
-    let peer_ip = wait_running(&c, "peer");
+    let client_ip = c.wait_running("egress", 30);
+    let peer_ip = c.wait_running("peer", 30);
     let node_ip = c.ok(&["get", "pod", "egress", "-o", "jsonpath={.status.hostIP}"]);
     let mut seen = String::new();
     c.eventually(30, "the host-side server answering the pod", || {
-        seen = in_pod(&c, "egress", "curl -s -m 3 http://10.99.0.1:18080/clientip");
+        seen = c.in_pod("egress", "curl -s -m 3 http://10.99.0.1:18080/clientip");
         seen.contains(':')
     });
     assert!(seen.starts_with(&format!("{node_ip}:")), "outside the cluster the pod is its node {node_ip}: {seen}");
-    let seen = in_pod(&c, "egress", &format!("curl -s -m 3 http://{peer_ip}:8080/clientip"));
+    let seen = c.in_pod("egress", &format!("curl -s -m 3 http://{peer_ip}:8080/clientip"));
     assert!(seen.starts_with(&format!("{client_ip}:")), "pod to pod keeps the pod's address {client_ip}: {seen}");
 }
 
@@ -223,9 +203,9 @@ fn vxlan_cluster_with_server_and_client(extra: &[&str]) -> (Cluster, String, Str
     let c = Cluster::start_with(&args);
     c.apply(&pod("server", "node-1", AGNHOST, &["netexec", "--http-port=8080"]));
     c.apply(&pod("client", "node-2", AGNHOST, &["pause"]));
-    let server_ip = wait_running(&c, "server");
-    let client_ip = wait_running(&c, "client");
-    c.eventually(20, "the server to answer over the overlay", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    let server_ip = c.wait_running("server", 30);
+    let client_ip = c.wait_running("client", 30);
+    c.eventually(20, "the server to answer over the overlay", || c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
     (c, server_ip, client_ip)
 }
 
@@ -235,8 +215,8 @@ fn pods_on_two_nodes_reach_each_other_over_vxlan_and_the_server_sees_the_client_
     // The request went through node-2's vxlan device, not a direct route.
     assert!(in_node(&c, "node-2", &format!("ip route get {server_ip}")).contains("dev weft.1"));
     let before = vxlan_tx_packets(&c, "node-2");
-    assert_eq!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
-    assert!(in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    assert_eq!(c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/hostname")), "server");
+    assert!(c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
     assert!(vxlan_tx_packets(&c, "node-2") > before, "no packet left node-2 through weft.1");
     // The node itself (and so a hostNetwork pod) reaches remote pods from its device's
     // own gateway address, which the remote node routes back over the overlay.
@@ -268,18 +248,18 @@ fn pods_on_two_nodes_reach_each_other_over_vxlan_and_the_server_sees_the_client_
 #[test]
 fn vxlan_pods_get_the_underlay_mtu_minus_50_and_full_size_packets_cross_nodes() {
     let (c, server_ip, _) = vxlan_cluster_with_server_and_client(&[]);
-    assert!(in_pod(&c, "client", "ip -o link show eth0").contains(" mtu 1450 "));
+    assert!(c.in_pod("client", "ip -o link show eth0").contains(" mtu 1450 "));
     assert!(in_node(&c, "node-2", "ip -o link show weft0").contains(" mtu 1450 "));
     assert!(in_node(&c, "node-2", "ip -o link show eth0").contains(" mtu 1500 "), "the underlay keeps its MTU");
     // 1422 bytes of ICMP payload + 28 of headers fill the 1450-byte pod MTU exactly and
     // cross the overlay unfragmented; one byte more does not leave the pod.
-    let fits = in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1422 {server_ip}"));
+    let fits = c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1422 {server_ip}"));
     assert!(fits.contains("1 received"), "{fits}");
-    let too_big = in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1423 {server_ip}"));
+    let too_big = c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1423 {server_ip}"));
     assert!(!too_big.contains("1 received") && too_big.to_lowercase().contains("too long"), "{too_big}");
     // TCP both ways with payloads under and over one packet.
     for size in [1400, 1460, 20000] {
-        let got = in_pod(&c, "client", &format!("curl -s -m 5 --data msg=$(printf %0{size}d 0) http://{server_ip}:8080/echo | wc -c"));
+        let got = c.in_pod("client", &format!("curl -s -m 5 --data msg=$(printf %0{size}d 0) http://{server_ip}:8080/echo | wc -c"));
         assert_eq!(got.trim(), size.to_string(), "echo of {size} bytes");
     }
 }
@@ -290,12 +270,12 @@ fn dual_stack_pods_reach_each_other_over_ipv6_through_the_same_vxlan_device() {
     let server6 = c.ok(&["get", "pod", "server", "-o", "jsonpath={.status.podIPs[1].ip}"]);
     let client6 = c.ok(&["get", "pod", "client", "-o", "jsonpath={.status.podIPs[1].ip}"]);
     assert!(server6.starts_with("fd00:10:244:") && client6.starts_with("fd00:10:244:"), "{server6} {client6}");
-    let seen = in_pod(&c, "client", &format!("curl -s -m 2 http://[{server6}]:8080/clientip"));
+    let seen = c.in_pod("client", &format!("curl -s -m 2 http://[{server6}]:8080/clientip"));
     assert!(seen.starts_with(&format!("[{client6}]:")), "{seen}");
     assert!(in_node(&c, "node-2", &format!("ip route get {server6}")).contains("dev weft.1"));
     // IPv6 headers are 20 bytes longer: 1402 + 48 = 1450.
-    assert!(in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1402 {server6}")).contains("1 received"));
-    assert!(!in_pod(&c, "client", &format!("ping -c 1 -W 2 -M do -s 1403 {server6}")).contains("1 received"));
+    assert!(c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1402 {server6}")).contains("1 received"));
+    assert!(!c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1403 {server6}")).contains("1 received"));
 }
 
 #[test]
@@ -313,7 +293,7 @@ fn a_vxlan_device_removed_by_hand_comes_back_and_the_other_node_follows_its_new_
         let neigh = in_node(&c, "node-2", "ip neigh show dev weft.1");
         fdb.contains(&format!("{new} dst 10.99.0.2")) && !fdb.contains(&old) && neigh.contains(&new) && !neigh.contains(&old)
     });
-    c.eventually(20, "the client to reach the server again", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    c.eventually(20, "the client to reach the server again", || c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
 }
 
 #[test]
@@ -349,13 +329,13 @@ fn weft_down_leaves_no_vxlan_device_or_node_namespace() {
 fn the_overlay_carries_traffic_while_weft_is_down_and_a_restart_keeps_each_nodes_vtep_mac() {
     let (mut c, server_ip, client_ip) = vxlan_cluster_with_server_and_client(&[]);
     let macs = (vtep_mac(&c, "node-1"), vtep_mac(&c, "node-2"));
-    let client_ns = netns_of(&c, "client");
+    let client_ns = c.pod_dir("client").join("netns");
     c.kill9();
     // The kernel keeps the device and its entries: pods still reach each other.
     let out = c.sh(&format!("nsenter --net={} ping -c 1 -W 2 {server_ip}", client_ns.display()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     c.up_with(&["--backend", "vxlan"]);
-    c.eventually(20, "the client to reach the server after the restart", || in_pod(&c, "client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
+    c.eventually(20, "the client to reach the server after the restart", || c.in_pod("client", &format!("curl -s -m 2 http://{server_ip}:8080/clientip")).starts_with(&format!("{client_ip}:")));
     assert_eq!((vtep_mac(&c, "node-1"), vtep_mac(&c, "node-2")), macs, "a restart changed a VTEP MAC");
     assert!(in_node(&c, "node-1", "ip link show weft.1").contains(&macs.0));
 }

@@ -6,7 +6,6 @@ mod common;
 use common::Cluster;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.52";
@@ -24,23 +23,6 @@ fn service(name: &str, app: &str, extra: &str) -> String {
     format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector: {{app: {app}}}\n  ports:\n  - {{name: http, port: 80, targetPort: 8080}}\n{extra}")
 }
 
-fn wait_running(c: &Cluster, name: &str) -> String {
-    c.eventually(60, &format!("pod {name} running with an IP"), || c.ok(&["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]).starts_with("Running 1"));
-    c.ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
-}
-
-fn netns_of(c: &Cluster, name: &str) -> PathBuf {
-    let uid = c.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"]);
-    let node = c.ok(&["get", "pod", name, "-o", "jsonpath={.spec.nodeName}"]);
-    c.state_dir().join("nodes").join(node).join("pods").join(uid).join("netns")
-}
-
-/// Runs `script` inside pod `name`'s network namespace; stdout and stderr.
-fn in_pod(c: &Cluster, name: &str, script: &str) -> String {
-    let out = c.sh(&format!("nsenter --net={} sh -c '{script}'", netns_of(c, name).display()));
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
-}
-
 fn cluster_ip(c: &Cluster, svc: &str) -> String {
     c.ok(&["get", "service", svc, "-o", "jsonpath={.spec.clusterIP}"])
 }
@@ -52,7 +34,7 @@ fn node_ip(c: &Cluster, node: &str) -> String {
 /// Hostnames answering `n` requests to `url` from pod `from`.
 fn hostnames(c: &Cluster, from: &str, url: &str, n: usize) -> BTreeSet<String> {
     let script = format!("for i in $(seq {n}); do curl -s -m 2 {url}/hostname; echo; done");
-    in_pod(c, from, &script).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
+    c.in_pod(from, &script).lines().filter(|l| !l.is_empty()).map(str::to_string).collect()
 }
 
 /// A helper process that dies with the test, even when an assertion fails.
@@ -79,7 +61,7 @@ fn should_serve_a_basic_endpoint_from_pods_and_reject_a_service_without_endpoint
     c.apply(&service("web", "web", ""));
     c.apply(&service("empty", "nothing", ""));
     for p in ["web-1", "web-2", "client"] {
-        wait_running(&c, p);
+        c.wait_running(p, 60);
     }
     let ip = cluster_ip(&c, "web");
     let mut seen = BTreeSet::new();
@@ -90,10 +72,10 @@ fn should_serve_a_basic_endpoint_from_pods_and_reject_a_service_without_endpoint
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["web-1", "web-2"]);
     // Pod to ClusterIP keeps the pod's address (no masquerade from pods).
     let client_ip = c.ok(&["get", "pod", "client", "-o", "jsonpath={.status.podIP}"]);
-    assert!(in_pod(&c, "client", &format!("curl -s -m 2 http://{ip}/clientip")).starts_with(&format!("{client_ip}:")));
+    assert!(c.in_pod("client", &format!("curl -s -m 2 http://{ip}/clientip")).starts_with(&format!("{client_ip}:")));
     // No endpoints: refused at once (curl exit 7), not a timeout (28).
     let empty = cluster_ip(&c, "empty");
-    assert_eq!(in_pod(&c, "client", &format!("curl -s -m 5 http://{empty}/; echo rc=$?")).trim(), "rc=7");
+    assert_eq!(c.in_pod("client", &format!("curl -s -m 5 http://{empty}/; echo rc=$?")).trim(), "rc=7");
     // The introspection command shows the plan and that the kernel matches it.
     let out = c.inside(Command::new(env!("CARGO_BIN_EXE_weft")).args(["service-rules", "default/web", "--state-dir"]).arg(c.state_dir())).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -107,7 +89,7 @@ fn should_be_able_to_create_a_functioning_node_port_service_and_a_load_balancer_
     let c = Cluster::start();
     c.apply(&netexec("lb-1", "node-2", "lb"));
     c.apply(&service("lb", "lb", "  type: LoadBalancer\n  externalTrafficPolicy: Local\n"));
-    wait_running(&c, "lb-1");
+    c.wait_running("lb-1", 60);
     c.eventually(30, "a load-balancer address", || !c.ok(&["get", "service", "lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]).is_empty());
     let lb_ip = c.ok(&["get", "service", "lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"]);
     let node_port = c.ok(&["get", "service", "lb", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
@@ -139,9 +121,9 @@ fn should_allow_pods_to_hairpin_back_to_themselves_through_services() {
     let c = Cluster::start();
     c.apply(&netexec("self", "node-1", "self"));
     c.apply(&service("self", "self", ""));
-    wait_running(&c, "self");
+    c.wait_running("self", 60);
     let ip = cluster_ip(&c, "self");
-    c.eventually(60, "the pod to reach itself through its service", || in_pod(&c, "self", &format!("curl -s -m 2 http://{ip}/hostname")) == "self");
+    c.eventually(60, "the pod to reach itself through its service", || c.in_pod("self", &format!("curl -s -m 2 http://{ip}/hostname")) == "self");
 }
 
 #[test]
@@ -152,7 +134,7 @@ fn should_be_able_to_switch_session_affinity_and_have_session_affinity_work() {
     c.apply(&pod("client", "node-1", "client", &["pause"]));
     c.apply(&service("aff", "aff", "  sessionAffinity: ClientIP\n"));
     for p in ["aff-1", "aff-2", "client"] {
-        wait_running(&c, p);
+        c.wait_running(p, 60);
     }
     let url = format!("http://{}", cluster_ip(&c, "aff"));
     c.eventually(60, "the service to answer", || !hostnames(&c, "client", &url, 1).is_empty());
@@ -174,14 +156,14 @@ fn weft_keeps_established_connections_through_a_cluster_ip_across_kill_9_and_res
     c.apply(&pod("backend", "node-2", "backend", &["pause"]));
     c.apply(&pod("client", "node-1", "client", &["pause"]));
     c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: echo\nspec:\n  selector: {app: backend}\n  ports:\n  - {port: 9000, targetPort: 9000}\n");
-    wait_running(&c, "backend");
-    wait_running(&c, "client");
+    c.wait_running("backend", 60);
+    c.wait_running("client", 60);
     let ip = cluster_ip(&c, "echo");
     // A line echo server that is not a container of weft's, so a restart of weft leaves it be.
     let server = "import socket,threading\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind((\"0.0.0.0\",9000));s.listen()\ndef h(c):\n  f=c.makefile(\"rwb\",0)\n  for l in f: f.write(l)\nwhile True:\n  c,_=s.accept();threading.Thread(target=h,args=(c,),daemon=True).start()\n";
-    let _srv = KillOnDrop(c.inside(Command::new("nsenter").arg(format!("--net={}", netns_of(&c, "backend").display())).args(["python3", "-c", server])).stdout(Stdio::null()).spawn().unwrap());
+    let _srv = KillOnDrop(c.inside(Command::new("nsenter").arg(format!("--net={}", c.pod_dir("backend").join("netns").display())).args(["python3", "-c", server])).stdout(Stdio::null()).spawn().unwrap());
     let client = format!("import socket,sys,time\nfor i in range(100):\n  try:\n    s=socket.create_connection((\"{ip}\",9000),timeout=2);break\n  except OSError: time.sleep(0.2)\nf=s.makefile(\"rwb\",0)\nfor l in sys.stdin:\n  f.write(l.encode());sys.stdout.write(f.readline().decode());sys.stdout.flush()\n");
-    let mut cli = KillOnDrop(c.inside(Command::new("nsenter").arg(format!("--net={}", netns_of(&c, "client").display())).args(["python3", "-u", "-c", &client]))
+    let mut cli = KillOnDrop(c.inside(Command::new("nsenter").arg(format!("--net={}", c.pod_dir("client").join("netns").display())).args(["python3", "-u", "-c", &client]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -237,7 +219,7 @@ fn weft_keeps_established_connections_through_a_cluster_ip_across_kill_9_and_res
 /// UDP to `ip:port` from pod `from` with netexec's UDP protocol ("hostname" → its name).
 fn udp_hostname(c: &Cluster, from: &str, ip: &str, port: u16) -> String {
     let py = format!("import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(3):\n  s.sendto(b\"hostname\",(\"{ip}\",{port}))\n  try:\n    print(s.recv(100).decode());break\n  except OSError: pass\n");
-    in_pod(c, from, &format!("python3 -c {}", shell_quote(&py))).trim().to_string()
+    c.in_pod(from, &format!("python3 -c {}", shell_quote(&py))).trim().to_string()
 }
 
 fn shell_quote(s: &str) -> String {
@@ -252,10 +234,10 @@ fn should_serve_endpoints_on_same_port_and_different_protocols_and_update_to_nod
     c.apply(&netexec("dual", "node-2", "dual"));
     c.apply(&pod("client", "node-1", "client", &["pause"]));
     c.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: dual\nspec:\n  selector: {app: dual}\n  ports:\n  - {name: tcp, port: 80, targetPort: 8080, protocol: TCP}\n  - {name: udp, port: 80, targetPort: 8081, protocol: UDP}\n");
-    wait_running(&c, "dual");
-    wait_running(&c, "client");
+    c.wait_running("dual", 60);
+    c.wait_running("client", 60);
     let ip = cluster_ip(&c, "dual");
-    c.eventually(60, "TCP on port 80", || in_pod(&c, "client", &format!("curl -s -m 2 http://{ip}/hostname")) == "dual");
+    c.eventually(60, "TCP on port 80", || c.in_pod("client", &format!("curl -s -m 2 http://{ip}/hostname")) == "dual");
     c.eventually(30, "UDP on port 80", || udp_hostname(&c, "client", &ip, 80) == "dual");
     // To NodePort: both protocols on their node ports, from the host side for TCP.
     c.ok(&["patch", "service", "dual", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
@@ -272,7 +254,7 @@ fn should_be_able_to_change_the_type_from_cluster_ip_to_node_port_and_to_externa
     let c = Cluster::start();
     c.apply(&netexec("ty", "node-1", "ty"));
     c.apply(&service("ty", "ty", ""));
-    wait_running(&c, "ty");
+    c.wait_running("ty", 60);
     c.ok(&["patch", "service", "ty", "-p", r#"{"spec":{"type":"NodePort"}}"#]);
     let node_port = c.ok(&["get", "service", "ty", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
     let n2 = node_ip(&c, "node-2");
@@ -290,10 +272,10 @@ fn should_only_target_local_endpoints_with_internal_traffic_policy_local() {
     c.apply(&pod("far", "node-1", "client", &["pause"]));
     c.apply(&service("itp", "itp", "  internalTrafficPolicy: Local\n"));
     for p in ["itp", "near", "far"] {
-        wait_running(&c, p);
+        c.wait_running(p, 60);
     }
     let ip = cluster_ip(&c, "itp");
-    c.eventually(60, "a client on the endpoint's node to reach it", || in_pod(&c, "near", &format!("curl -s -m 2 http://{ip}/hostname")) == "itp");
+    c.eventually(60, "a client on the endpoint's node to reach it", || c.in_pod("near", &format!("curl -s -m 2 http://{ip}/hostname")) == "itp");
     // No local endpoint on node-1: dropped there (a timeout, curl 28), not sent across.
-    assert_eq!(in_pod(&c, "far", &format!("curl -s -m 1 http://{ip}/hostname; echo rc=$?")).trim(), "rc=28");
+    assert_eq!(c.in_pod("far", &format!("curl -s -m 1 http://{ip}/hostname; echo rc=$?")).trim(), "rc=28");
 }

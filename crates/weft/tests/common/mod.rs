@@ -245,6 +245,25 @@ impl Cluster {
     }
 
     /// Polls `f` until it returns true (or panics after `secs`).
+    /// Waits (up to `secs`) for pod `name` to run with an IP; returns the IP.
+    pub fn wait_running(&self, name: &str, secs: u64) -> String {
+        self.eventually(secs, &format!("pod {name} running with an IP"), || self.ok(&["get", "pod", name, "-o", "jsonpath={.status.phase} {.status.podIP}"]).starts_with("Running 1"));
+        self.ok(&["get", "pod", name, "-o", "jsonpath={.status.podIP}"])
+    }
+
+    /// Pod `name`'s directory on its node (sandbox netns, containers, volumes).
+    pub fn pod_dir(&self, name: &str) -> PathBuf {
+        let uid = self.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"]);
+        let node = self.ok(&["get", "pod", name, "-o", "jsonpath={.spec.nodeName}"]);
+        self.state_dir().join("nodes").join(node).join("pods").join(uid)
+    }
+
+    /// Runs `script` with a host shell inside pod `name`'s network namespace; stdout then stderr.
+    pub fn in_pod(&self, name: &str, script: &str) -> String {
+        let out = self.sh(&format!("nsenter --net={} sh -c '{script}'", self.pod_dir(name).join("netns").display()));
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    }
+
     pub fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !f() {
