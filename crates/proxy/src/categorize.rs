@@ -55,28 +55,9 @@ pub fn categorize(port: &ServicePort, endpoints: &[Endpoint]) -> Categorized {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{Family, Proto, ServicePortName};
 
     fn port(internal_local: bool, external_local: bool, node_port: u16) -> ServicePort {
-        ServicePort {
-            name: ServicePortName {
-                namespace: "ns".into(),
-                name: "s".into(),
-                port: String::new(),
-                proto: Proto::Tcp,
-            },
-            family: Family::V4,
-            cluster_ip: "10.96.0.10".parse().unwrap(),
-            port: 80,
-            node_port,
-            external_ips: vec![],
-            load_balancer_ips: vec![],
-            source_ranges: vec![],
-            external_local,
-            internal_local,
-            affinity_seconds: None,
-            health_check_node_port: 0,
-        }
+        ServicePort { internal_local, external_local, node_port, ..crate::service::example_port() }
     }
 
     fn ep(last: u8, ready: bool, serving: bool, terminating: bool, local: bool) -> Endpoint {

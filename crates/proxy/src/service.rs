@@ -202,6 +202,26 @@ pub fn service_ports(svc: &Service) -> Vec<ServicePort> {
     out
 }
 
+/// The service port the unit tests start from: `ns/web:http/tcp` at 10.96.0.20:80,
+/// ClusterIP only, no affinity, Cluster traffic policies.
+#[cfg(test)]
+pub(crate) fn example_port() -> ServicePort {
+    ServicePort {
+        name: ServicePortName { namespace: "ns".into(), name: "web".into(), port: "http".into(), proto: Proto::Tcp },
+        family: Family::V4,
+        cluster_ip: "10.96.0.20".parse().unwrap(),
+        port: 80,
+        node_port: 0,
+        external_ips: vec![],
+        load_balancer_ips: vec![],
+        source_ranges: vec![],
+        external_local: false,
+        internal_local: false,
+        affinity_seconds: None,
+        health_check_node_port: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

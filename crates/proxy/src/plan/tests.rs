@@ -1,5 +1,4 @@
 use super::*;
-use crate::service::ServicePortName;
 
 fn node() -> NodeContext {
     NodeContext {
@@ -13,25 +12,7 @@ fn node() -> NodeContext {
 }
 
 fn port() -> ServicePort {
-    ServicePort {
-        name: ServicePortName {
-            namespace: "ns".into(),
-            name: "web".into(),
-            port: "http".into(),
-            proto: Proto::Tcp,
-        },
-        family: Family::V4,
-        cluster_ip: "10.96.0.20".parse().unwrap(),
-        port: 80,
-        node_port: 0,
-        external_ips: vec![],
-        load_balancer_ips: vec![],
-        source_ranges: vec![],
-        external_local: false,
-        internal_local: false,
-        affinity_seconds: None,
-        health_check_node_port: 0,
-    }
+    crate::service::example_port()
 }
 
 fn ep(last: u8, local: bool) -> Endpoint {

@@ -1,27 +1,13 @@
 use super::*;
 use crate::endpoints::Endpoint;
 use crate::plan::{compile, NodeContext};
-use crate::service::ServicePortName;
 
 fn node() -> NodeContext {
     NodeContext { node_name: "node-0".into(), pod_cidrs: vec!["10.244.0.0/16".parse().unwrap()], masquerade_all: false }
 }
 
 fn port() -> ServicePort {
-    ServicePort {
-        name: ServicePortName { namespace: "ns".into(), name: "web".into(), port: "http".into(), proto: Proto::Tcp },
-        family: Family::V4,
-        cluster_ip: "10.96.0.20".parse().unwrap(),
-        port: 80,
-        node_port: 0,
-        external_ips: vec![],
-        load_balancer_ips: vec![],
-        source_ranges: vec![],
-        external_local: false,
-        internal_local: false,
-        affinity_seconds: None,
-        health_check_node_port: 0,
-    }
+    crate::service::example_port()
 }
 
 fn ep(ip: &str, local: bool) -> Endpoint {
