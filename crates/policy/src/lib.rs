@@ -11,6 +11,7 @@
 
 pub mod compile;
 pub mod evaluate;
+pub mod explain;
 pub mod model;
 pub mod plan;
 
