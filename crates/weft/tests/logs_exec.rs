@@ -323,3 +323,34 @@ fn container_output_keeps_flowing_while_weft_is_down() {
     });
     assert!(prev.starts_with("ready\n1\n2\n"), "{}", &prev[..prev.len().min(200)]);
 }
+
+/// `kubectl run --rm -it` (the seeds' troubleshooting form): the pod is created, its
+/// output reaches the terminal through pods/attach, and the pod is deleted after.
+/// `kubectl attach` to a running container follows its new output.
+#[test]
+fn kubectl_run_rm_it_prints_the_output_and_kubectl_attach_follows_a_running_container() {
+    let c = Cluster::start();
+    let run = c.kubectl(&["run", "once", "--rm", "-it", "--restart=Never", "--image=busybox", "--", "sh", "-c", "sleep 2; echo attached-output; echo to-stderr >&2"]);
+    let (o, e) = (out(&run), err(&run));
+    assert!(run.status.success(), "kubectl run --rm -it failed: {o}{e}");
+    assert!(o.contains("attached-output") && o.contains("to-stderr"), "the output is missing: {o}{e}");
+    assert!(o.contains("pod \"once\" deleted") || e.contains("pod \"once\" deleted"), "the pod was not deleted: {o}{e}");
+    // A failing command: kubectl exits with its code.
+    let run = c.kubectl(&["run", "fails", "--rm", "-i", "--restart=Never", "--image=busybox", "--", "sh", "-c", "sleep 2; echo bye; exit 3"]);
+    assert!(out(&run).contains("bye"), "{}{}", out(&run), err(&run));
+    assert!(!run.status.success(), "a failing command must fail kubectl run: {}{}", out(&run), err(&run));
+
+    c.apply(&busybox("ticker", "node-2", "Always", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.5; done"));
+    c.wait_running("ticker", 30);
+    std::thread::sleep(Duration::from_secs(12));
+    let mut child = Command::new("kubectl").args(["attach", "ticker"]).env("KUBECONFIG", c.kubeconfig()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let lines = lines_of(&mut child);
+    let first = lines.recv_timeout(Duration::from_secs(10)).expect("attach prints the container's new output");
+    let n: u32 = first.trim_start_matches("tick-").parse().unwrap_or_else(|_| panic!("not a tick line: {first:?}"));
+    // Attached to an old container: from now on, not from its start.
+    assert!(n > 10, "attach replayed old output: {first}");
+    let next = lines.recv_timeout(Duration::from_secs(5)).expect("a second line");
+    assert_eq!(next, format!("tick-{}", n + 1));
+    let _ = child.kill();
+    let _ = child.wait();
+}

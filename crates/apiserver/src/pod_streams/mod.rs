@@ -1,8 +1,8 @@
 //! The pod subresources that stream from the node: `pods/log` (a GET proxied to the
 //! kubelet's containerLogs, streamed back) and `pods/exec` (the upgrade proxied to
 //! the kubelet's exec and then relayed byte for byte, as kube-apiserver's
-//! UpgradeAwareHandler does). `pods/attach` and `pods/portforward` are refused with
-//! a clear message: weft's local runtime does not do them.
+//! UpgradeAwareHandler does), and `pods/attach` the same way. `pods/portforward` is
+//! refused with a clear message: weft's local runtime does not do it.
 
 // ApiError is this crate's error, returned by value as everywhere else in it.
 #![allow(clippy::result_large_err)]
@@ -33,9 +33,8 @@ pub async fn serve(api: &Api, ns: &str, name: &str, subresource: &str, req: Requ
     let result = match subresource {
         "log" if matches!(*req.method(), Method::GET) => log(api, ns, name, req).await,
         "log" => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {} pods/log", req.method()))),
-        "exec" if matches!(*req.method(), Method::GET | Method::POST) => exec(api, ns, name, req).await,
-        "exec" => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {} pods/exec", req.method()))),
-        "attach" => Err(ApiError::bad_request("pods/attach is not supported by weft's local runtime: containers run without a stdin or terminal to attach to; use `kubectl exec` to run a command in the pod, or `kubectl logs -f` to watch its output")),
+        "exec" | "attach" if matches!(*req.method(), Method::GET | Method::POST) => stream(api, ns, name, subresource, req).await,
+        "exec" | "attach" => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {} pods/{subresource}", req.method()))),
         _ => Err(ApiError::bad_request("pods/portforward is not supported by weft's local runtime: reach the pod at its IP (pod IPs are routed from the host side), or expose it with a NodePort Service")),
     };
     result.unwrap_or_else(|e| error_response(&e))
@@ -96,12 +95,14 @@ async fn backend_error(resp: Response<Incoming>) -> ApiError {
 /// are set again for an upgrade).
 const HOP_BY_HOP: [&str; 10] = ["connection", "upgrade", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "host", "authorization"];
 
-async fn exec(api: &Api, ns: &str, name: &str, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+/// `pods/exec` and `pods/attach`: the upgrade proxied to the kubelet's `exec` or
+/// `attach`, then relayed byte for byte.
+async fn stream(api: &Api, ns: &str, name: &str, subresource: &str, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let opts = options::exec_request(&query_pairs(&req))?;
     let pod = pod(api, ns, name)?;
     let container = options::choose_container(&pod, opts.container.as_deref())?;
     let Some((addr, client)) = kubelet_of(api, &pod)? else { return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned"))) };
-    let path = format!("/exec/{ns}/{name}/{container}?{}", options::encode(&opts.kubelet_query));
+    let path = format!("/{subresource}/{ns}/{name}/{container}?{}", options::encode(&opts.kubelet_query));
     let mut up = Request::builder().method(req.method().clone()).uri(path);
     for (k, v) in req.headers() {
         if !HOP_BY_HOP.contains(&k.as_str()) && k != header::CONTENT_LENGTH {
@@ -131,12 +132,12 @@ async fn exec(api: &Api, ns: &str, name: &str, mut req: Request<Incoming>) -> Re
     tokio::spawn(async move {
         let (client_io, backend_io) = match tokio::join!(client_upgrade, backend_upgrade) {
             (Ok(c), Ok(b)) => (c, b),
-            (c, b) => return tracing::debug!(%target, client = ?c.err(), backend = ?b.err(), "exec: an upgrade did not complete"),
+            (c, b) => return tracing::debug!(%target, client = ?c.err(), backend = ?b.err(), "exec/attach: an upgrade did not complete"),
         };
         let (mut c, mut b) = (TokioIo::new(client_io), TokioIo::new(backend_io));
         match tokio::io::copy_bidirectional(&mut c, &mut b).await {
-            Ok((up, down)) => tracing::debug!(%target, up, down, "exec stream ended"),
-            Err(e) => tracing::debug!(%target, %e, "exec stream ended"),
+            Ok((up, down)) => tracing::debug!(%target, up, down, "exec/attach stream ended"),
+            Err(e) => tracing::debug!(%target, %e, "exec/attach stream ended"),
         }
     });
     Ok(out.body(crate::http::full(Bytes::new())).expect("valid response"))

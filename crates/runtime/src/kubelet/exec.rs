@@ -4,11 +4,10 @@
 //! protocol. The command starts once the upgrade is done and is killed if the client
 //! goes away first.
 
-use super::remotecommand::{self, Outcome, Process, Protocol, Wanted};
+use super::remotecommand::{self, Outcome, Process, Wanted};
 use super::{logs::has_container, pty, text, Body, Kubelet};
 use crate::exec_program;
-use http::{header, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::process::Stdio;
@@ -51,10 +50,6 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ExecOptions, String> {
     Ok(o)
 }
 
-fn header_values(req: &Request<Incoming>, name: header::HeaderName) -> impl Iterator<Item = &str> {
-    req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok())
-}
-
 pub async fn handle(k: &Kubelet, ns: &str, name: &str, container: &str, mut req: Request<Incoming>) -> Response<Body> {
     let Some(pod) = k.pods.get(ns, name) else { return text(StatusCode::NOT_FOUND, "pod does not exist") };
     let opts = match parse_query(&super::query_pairs(req.uri().query())) {
@@ -81,25 +76,12 @@ pub async fn handle(k: &Kubelet, ns: &str, name: &str, container: &str, mut req:
         Err(_) => None,
     };
 
-    let upgrade = header_values(&req, header::UPGRADE).collect::<Vec<_>>().join(",").to_ascii_lowercase();
-    if !upgrade.split(',').any(|u| u.trim() == "websocket") {
-        let msg = if upgrade.contains("spdy") {
-            "weft's kubelet streams exec over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io), not SPDY: use kubectl v1.30 or newer, which tries WebSocket first".to_string()
-        } else {
-            "unable to upgrade: missing upgrade headers in request".to_string()
-        };
-        return text(StatusCode::BAD_REQUEST, msg);
-    }
-    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).map(|v| v.as_bytes().to_vec()) else {
-        return text(StatusCode::BAD_REQUEST, "unable to upgrade: no Sec-WebSocket-Key header");
+    let up = match super::upgrade::accept(&mut req, "exec") {
+        Ok(u) => u,
+        Err(resp) => return resp,
     };
-    let offered: Vec<String> = header_values(&req, header::SEC_WEBSOCKET_PROTOCOL).map(String::from).collect();
-    let Some(protocol) = Protocol::negotiate(offered.iter().map(String::as_str)) else {
-        let supported: Vec<&str> = Protocol::SUPPORTED.iter().map(|p| p.name()).collect();
-        return text(StatusCode::BAD_REQUEST, format!("requested protocol(s) are not supported: {offered:?}; supports {supported:?}"));
-    };
-
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    let response = up.response();
+    let (protocol, on_upgrade) = (up.protocol, up.on_upgrade);
     let command = opts.command.clone();
     let pod_name = format!("{ns}/{name}");
     let container = container.to_string();
@@ -119,14 +101,7 @@ pub async fn handle(k: &Kubelet, ns: &str, name: &str, container: &str, mut req:
         tracing::info!(pod = %pod_name, %container, command = ?command, tty = opts.tty, "exec");
         remotecommand::run(ws, protocol, wanted, process, command).await;
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key))
-        .header(header::SEC_WEBSOCKET_PROTOCOL, protocol.name())
-        .body(Empty::new().boxed())
-        .expect("valid response")
+    response
 }
 
 /// A process that could not start: the session reports why and ends.

@@ -1,0 +1,56 @@
+//! The WebSocket upgrade that `exec` and `attach` share: the checks the kubelet makes
+//! before switching protocols, and the 101 answer with the negotiated subprotocol.
+
+use super::remotecommand::Protocol;
+use super::{text, Body};
+use http::{header, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+/// An accepted upgrade: answer with [`Upgrade::response`], then await `on_upgrade`.
+pub struct Upgrade {
+    pub protocol: Protocol,
+    pub on_upgrade: OnUpgrade,
+    key: Vec<u8>,
+}
+
+fn header_values(req: &Request<Incoming>, name: header::HeaderName) -> impl Iterator<Item = &str> {
+    req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok())
+}
+
+/// Checks the request's upgrade headers (`what` names the operation in errors).
+pub fn accept(req: &mut Request<Incoming>, what: &str) -> Result<Upgrade, Response<Body>> {
+    let upgrade = header_values(req, header::UPGRADE).collect::<Vec<_>>().join(",").to_ascii_lowercase();
+    if !upgrade.split(',').any(|u| u.trim() == "websocket") {
+        let msg = if upgrade.contains("spdy") {
+            format!("weft's kubelet streams {what} over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io), not SPDY: use kubectl v1.30 or newer, which tries WebSocket first")
+        } else {
+            "unable to upgrade: missing upgrade headers in request".to_string()
+        };
+        return Err(text(StatusCode::BAD_REQUEST, msg));
+    }
+    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).map(|v| v.as_bytes().to_vec()) else {
+        return Err(text(StatusCode::BAD_REQUEST, "unable to upgrade: no Sec-WebSocket-Key header"));
+    };
+    let offered: Vec<String> = header_values(req, header::SEC_WEBSOCKET_PROTOCOL).map(String::from).collect();
+    let Some(protocol) = Protocol::negotiate(offered.iter().map(String::as_str)) else {
+        let supported: Vec<&str> = Protocol::SUPPORTED.iter().map(|p| p.name()).collect();
+        return Err(text(StatusCode::BAD_REQUEST, format!("requested protocol(s) are not supported: {offered:?}; supports {supported:?}")));
+    };
+    Ok(Upgrade { protocol, on_upgrade: hyper::upgrade::on(req), key })
+}
+
+impl Upgrade {
+    /// The 101 answer; the stream is `on_upgrade` once it has been sent.
+    pub fn response(&self) -> Response<Body> {
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "websocket")
+            .header(header::SEC_WEBSOCKET_ACCEPT, tokio_tungstenite::tungstenite::handshake::derive_accept_key(&self.key))
+            .header(header::SEC_WEBSOCKET_PROTOCOL, self.protocol.name())
+            .body(Empty::new().boxed())
+            .expect("valid response")
+    }
+}
