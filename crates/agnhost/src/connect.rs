@@ -154,6 +154,15 @@ fn connect_sctp(dest: &str, timeout: Option<Duration>, data: &str) -> Result<(),
     let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
     let timed_out = |e: &std::io::Error| is_timeout(e) && deadline.is_some();
     let other = |e: std::io::Error| Failure(format!("OTHER: {}", errno_text(&e)));
+    if !sctp::kernel_supports_sctp() {
+        // The same packets, sent and read in user space (see sctp_raw).
+        let limit = timeout.filter(|t| !t.is_zero()).unwrap_or(Duration::from_secs(3600));
+        return match crate::sctp_raw::exchange(addr, format!("{data}\n").as_bytes(), limit) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => Err(Failure("TIMEOUT".into())),
+            Err(e) => Err(other(e)),
+        };
+    }
     let mut conn = match sctp::connect(addr, remaining()) {
         Ok(c) => c,
         Err(e) if timed_out(&e) => return Err(Failure("TIMEOUT".into())),

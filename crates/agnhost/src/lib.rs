@@ -19,6 +19,7 @@ mod netexec;
 mod pause;
 mod porter;
 pub mod sctp;
+pub mod sctp_raw;
 mod serve_hostname;
 mod tls;
 

@@ -79,6 +79,18 @@ pub async fn run(args: Args, env: Vec<(String, String)>) -> i32 {
                     let _ = fatal_tx.send(());
                 }
             },
+            // A kernel without SCTP: the handshake in user space over a raw socket.
+            Kind::Sctp if !sctp::kernel_supports_sctp() => match parsed {
+                Ok(port) => {
+                    golog!("Started SCTP server (user space, this kernel has no SCTP)");
+                    std::thread::spawn(move || {
+                        if let Err(e) = crate::sctp_raw::serve_v4(port, &value) {
+                            golog!("SCTP: serving on port {port}: {e}");
+                        }
+                    });
+                }
+                Err(e) => golog!("Failed to listen SCTP on port {port}. error: {e}; continuing without it"),
+            },
             Kind::Sctp => match parsed.map_err(std::io::Error::other).and_then(sctp::listen_v4_any) {
                 Ok(l) => {
                     golog!("Started SCTP server");
