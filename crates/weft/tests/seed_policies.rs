@@ -21,9 +21,11 @@ fn nginx(ns: &str, name: &str, labels: &str, node: &str) -> String {
     pod(ns, name, labels, node, "nginx", "")
 }
 
-/// Whether `from` (a busybox pod) gets an HTTP answer from `url` within 2 s.
+/// Whether `from` (a busybox pod) gets an HTTP answer from `url` within 3 s. (Debian's
+/// busybox 1.35 `wget -T` crashes, so busybox's `timeout` bounds it; a denied
+/// connection is dropped, so wget alone would wait for TCP to give up.)
 fn reaches(c: &Cluster, ns: &str, from: &str, url: &str) -> bool {
-    c.kubectl(&["exec", "-n", ns, from, "--", "wget", "-q", "-T", "2", "-O", "/dev/null", url]).status.success()
+    c.kubectl(&["exec", "-n", ns, from, "--", "timeout", "3", "wget", "-q", "-O", "/dev/null", url]).status.success()
 }
 
 /// Waits until `from` -> `url` is as expected (policy is applied asynchronously), then
@@ -227,8 +229,10 @@ fn troubleshooting_the_isolated_pod() {
     c.ok(&["run", "isolated-pod", "-n", ns, "--image=nginx"]);
     c.ok(&["expose", "pod", "isolated-pod", "-n", ns, "--port=80"]);
     wait_ready(&c, ns, &["isolated-pod"]);
-    let try_it = || c.kubectl(&["run", "test-pod", "-n", ns, "--rm", "-i", "--restart=Never", "--image=busybox", "--", "wget", "-T", "3", "-O-", "http://isolated-pod"]);
-    let failed = try_it();
+    // The article's command; while it fails it would hang until TCP gives up (the
+    // policy drops), so the first try is bounded by busybox's `timeout`.
+    let try_it = || c.kubectl(&["run", "test-pod", "-n", ns, "--rm", "-i", "--restart=Never", "--image=busybox", "--", "wget", "-O-", "http://isolated-pod"]);
+    let failed = c.kubectl(&["run", "test-pod", "-n", ns, "--rm", "-i", "--restart=Never", "--image=busybox", "--", "timeout", "5", "wget", "-O-", "http://isolated-pod"]);
     assert!(!failed.status.success(), "isolated-pod must be unreachable under the default deny: {}", String::from_utf8_lossy(&failed.stdout));
     let listed = c.ok(&["get", "networkpolicies", "-n", ns]);
     assert!(listed.contains("default-deny"), "{listed}");
