@@ -79,14 +79,16 @@ impl Diff {
         for (s, _) in &self.add_sets {
             b.add_set(t, s);
         }
-        for (s, elems) in &self.add_sets {
-            b.add_elements(t, s, elems.iter().cloned());
-        }
         for c in &self.add_chains {
             b.add_chain(t, &c.chain);
         }
+        // Rules bind sets while they are empty; then elements (a new verdict map's
+        // point at chains made above).
         for c in &self.add_chains {
             Diff::rules(b, t, c);
+        }
+        for (s, elems) in &self.add_sets {
+            b.add_elements(t, s, elems.iter().cloned());
         }
     }
 
