@@ -138,9 +138,12 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         let started = Instant::now();
         let attempt = std::panic::AssertUnwindSafe(async {
             let model = new_model();
-            // FLOW RECORDER: the flow recorder reads `model`; start it next to the
-            // enforcer here, e.g. `tokio::select! { r = enforce(..) => r, r =
-            // crate::flow_log::run(ns.clone(), cfg.name.clone(), model.clone(), out) => r }`.
+            // FLOW RECORDER (crate::flow_log, merged separately) goes here, beside the
+            // enforcer and reading the same `model`; its failure should be logged, not
+            // stop enforcement:
+            //   let out = crate::flow_log::flow_file(&cfg.state_dir, &cfg.name);
+            //   let flows = crate::flow_log::run(ns, cfg.name.clone(), model.clone(), out);
+            //   tokio::select! { r = enforce(..) => r, r = flows => { warn on Err; pending } }
             enforce(client.clone(), &cfg, model).await
         })
         .catch_unwind()
