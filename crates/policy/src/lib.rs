@@ -8,12 +8,16 @@
 //!   isolated in each direction, and the allowed (peer, protocol, port) tuples of each
 //!   group of pods that share them. Pure data.
 //! - [`compile`]: model -> plan for one node.
+//! - [`render`]: a node's plan as nftables objects (pure); [`apply`]: the enforcer
+//!   that makes the node's table match it, incrementally and without gaps.
 
+pub mod apply;
 pub mod compile;
 pub mod evaluate;
 pub mod explain;
 pub mod model;
 pub mod plan;
+pub mod render;
 
 pub use evaluate::{Query, RuleRef, Side, Verdict};
 pub use model::{Cluster, NamedPort, PodInfo, PodKey, Protocol};
