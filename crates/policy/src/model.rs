@@ -5,6 +5,8 @@
 //! The signatures of the public items are the contract between the model, the
 //! enforcer, the flow recorder and the conformance runner.
 
+#[cfg(test)]
+pub(crate) mod fixture;
 mod index;
 mod pod;
 pub mod policy;
