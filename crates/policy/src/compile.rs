@@ -42,3 +42,6 @@ impl Cluster {
         plan
     }
 }
+
+#[cfg(test)]
+mod tests;
