@@ -45,3 +45,5 @@ impl Cluster {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod agreement;
