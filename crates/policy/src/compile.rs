@@ -11,7 +11,7 @@ pub(crate) mod canonical;
 pub(crate) mod ranges;
 pub(crate) mod rules;
 
-use crate::model::Cluster;
+use crate::model::{Cluster, NsPolicies};
 use crate::plan::NodePlan;
 
 impl Cluster {
@@ -20,6 +20,8 @@ impl Cluster {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.settle(self);
         let mut plan = NodePlan::default();
+        // Pods come in namespace order: look each namespace's policies up once.
+        let mut ns_policies: Option<(&str, Option<&NsPolicies>)> = None;
         for pod in self.pods_on_node(node) {
             if pod.host_network {
                 continue;
@@ -28,7 +30,15 @@ impl Cluster {
             if ips.is_empty() {
                 continue;
             }
-            let (ingress, egress_policies) = self.isolating_both(pod);
+            let policies = match ns_policies {
+                Some((ns, p)) if ns == pod.key.namespace => p,
+                _ => {
+                    let p = self.namespace_policies(&pod.key.namespace);
+                    ns_policies = Some((&pod.key.namespace, p));
+                    p
+                }
+            };
+            let (ingress, egress_policies) = Cluster::isolating_in(policies, pod);
             for (egress, policies) in [(false, ingress), (true, egress_policies)] {
                 if policies.is_empty() {
                     continue;

@@ -15,13 +15,14 @@ pub mod selector;
 
 use crate::compile::cache::CompileCache;
 use fxhash::FxHashMap;
-use index::{NsPods, NsPolicies};
+use index::NsPods;
+pub(crate) use index::NsPolicies;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use policy::{Peer, Policy};
 use selector::Selector;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -109,7 +110,9 @@ pub struct Cluster {
     pods: BTreeMap<String, NsPods>,
     /// Addresses of pods that are not hostNetwork; the newest holder last.
     by_ip: FxHashMap<IpAddr, Vec<PodKey>>,
-    by_node: HashMap<String, BTreeSet<PodKey>>,
+    /// Addresses more than one pod claims (a finished pod not yet deleted, say).
+    shared_ips: FxHashMap<IpAddr, ()>,
+    by_node: HashMap<String, BTreeMap<PodKey, Arc<PodInfo>>>,
     policies: BTreeMap<String, NsPolicies>,
     /// The last [`Policy::uid`] given out.
     last_uid: u64,
@@ -124,6 +127,7 @@ impl Clone for Cluster {
             namespaces: self.namespaces.clone(),
             pods: self.pods.clone(),
             by_ip: self.by_ip.clone(),
+            shared_ips: self.shared_ips.clone(),
             by_node: self.by_node.clone(),
             policies: self.policies.clone(),
             last_uid: self.last_uid,
@@ -189,13 +193,18 @@ impl Cluster {
                 let holders = self.by_ip.entry(*ip).or_default();
                 let others: Vec<PodKey> = holders.clone();
                 holders.push(pod.key.clone());
+                if !others.is_empty() {
+                    self.shared_ips.insert(*ip, ());
+                }
                 self.address_moved(others);
             }
         }
+        let pod = Arc::new(pod);
         if let Some(node) = &pod.node {
-            self.by_node.entry(node.clone()).or_default().insert(pod.key.clone());
+            self.by_node.entry(node.clone()).or_default().insert(pod.key.clone(), pod.clone());
         }
         self.pods.entry(pod.key.namespace.clone()).or_default().insert(pod.clone());
+        let pod = Arc::unwrap_or_clone(pod);
         self.cache_mut().pod_changed(old, Some(pod));
     }
 
@@ -206,6 +215,11 @@ impl Cluster {
     }
 
     fn remove_pod(&mut self, key: &PodKey) -> Option<PodInfo> {
+        let old = self.unindex_pod(key)?;
+        Some(Arc::unwrap_or_clone(old))
+    }
+
+    fn unindex_pod(&mut self, key: &PodKey) -> Option<Arc<PodInfo>> {
         let ns = self.pods.get_mut(&key.namespace)?;
         let old = ns.remove(&key.name)?;
         if ns.pods.is_empty() {
@@ -215,6 +229,9 @@ impl Cluster {
             if let Some(holders) = self.by_ip.get_mut(ip) {
                 holders.retain(|k| k != key);
                 let others = holders.clone();
+                if holders.len() < 2 {
+                    self.shared_ips.remove(ip);
+                }
                 if holders.is_empty() {
                     self.by_ip.remove(ip);
                 }
@@ -272,7 +289,7 @@ impl Cluster {
     }
 
     pub fn pod(&self, key: &PodKey) -> Option<&PodInfo> {
-        self.pods.get(&key.namespace)?.pods.get(&key.name)
+        self.pods.get(&key.namespace)?.pods.get(&key.name).map(|p| &**p)
     }
 
     /// The pod (not hostNetwork) that has this address.
@@ -282,7 +299,7 @@ impl Cluster {
 
     /// Whether `ip` identifies this pod (the newest pod that claims an address owns it).
     pub(crate) fn owns(&self, ip: IpAddr, key: &PodKey) -> bool {
-        self.by_ip.get(&ip).and_then(|k| k.last()) == Some(key)
+        !self.shared_ips.contains_key(&ip) || self.by_ip.get(&ip).and_then(|k| k.last()) == Some(key)
     }
 
     /// A namespace's labels (`None` for a namespace the model has not seen).
@@ -302,12 +319,12 @@ impl Cluster {
 
     /// Every pod, in namespace/name order.
     pub fn pods(&self) -> impl Iterator<Item = &PodInfo> {
-        self.pods.values().flat_map(|ns| ns.pods.values())
+        self.pods.values().flat_map(|ns| ns.pods.values().map(|p| &**p))
     }
 
     /// The pods whose `spec.nodeName` is `node`, in namespace/name order.
     pub fn pods_on_node<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a PodInfo> + 'a {
-        self.by_node.get(node).into_iter().flatten().filter_map(|k| self.pod(k))
+        self.by_node.get(node).into_iter().flat_map(|pods| pods.values().map(|p| &**p))
     }
 
     /// The policies that select this pod and isolate it in this direction, in name
@@ -319,10 +336,17 @@ impl Cluster {
 
     /// [`Cluster::isolating`] for ingress and for egress.
     pub fn isolating_both(&self, pod: &PodInfo) -> (Vec<&Arc<Policy>>, Vec<&Arc<Policy>>) {
-        if pod.host_network {
-            return (Vec::new(), Vec::new());
-        }
-        let Some(ns) = self.policies.get(&pod.key.namespace) else { return (Vec::new(), Vec::new()) };
+        Cluster::isolating_in(self.policies.get(&pod.key.namespace), pod)
+    }
+
+    /// The policies of the pod's namespace (to look up once for many pods).
+    pub(crate) fn namespace_policies(&self, namespace: &str) -> Option<&NsPolicies> {
+        self.policies.get(namespace)
+    }
+
+    /// [`Cluster::isolating_both`] given the policies of the pod's namespace.
+    pub(crate) fn isolating_in<'a>(ns: Option<&'a NsPolicies>, pod: &PodInfo) -> (Vec<&'a Arc<Policy>>, Vec<&'a Arc<Policy>>) {
+        let Some(ns) = ns.filter(|_| !pod.host_network) else { return (Vec::new(), Vec::new()) };
         let selecting = ns.selecting(&pod.labels);
         let ingress = selecting.iter().copied().filter(|p| p.ingress.is_some()).collect();
         let egress = selecting.into_iter().filter(|p| p.egress.is_some()).collect();

@@ -201,7 +201,17 @@ fn random_cluster(r: &mut Rng) -> Cluster {
 
 fn mutate(r: &mut Rng, c: &mut Cluster) {
     let pods: Vec<PodInfo> = c.pods().cloned().collect();
-    match r.below(6) {
+    match r.below(7) {
+        // Another pod claims an address that a pod holds: the newer one owns it.
+        6 if !pods.is_empty() => {
+            let holder = r.pick(&pods);
+            let (n, i) = (r.below(3), r.below(4));
+            let mut p = random_pod(r, n, i);
+            p.key.name = format!("dup{i}");
+            p.host_network = false;
+            p.ips = holder.ips.clone();
+            c.set_pod(p);
+        }
         0 if !pods.is_empty() => {
             let mut p = r.pick(&pods);
             p.labels = random_labels(r, &[("app", &["web", "db", "api"]), ("tier", &["front", "back"])]);

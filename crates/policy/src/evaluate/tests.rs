@@ -442,3 +442,22 @@ fn explain_names_the_deciding_rules_or_the_isolating_policies() {
     let out = crate::explain::explain(&c, &Query { src: "203.0.113.1".parse().unwrap(), dst: ip(&c, "y/a"), protocol: UDP, port: 53 });
     assert!(out.contains("203.0.113.1 (outside the cluster)") && out.contains("ALLOWED"), "{out}");
 }
+
+#[test]
+fn an_address_claimed_twice_belongs_to_the_newest_pod_until_it_goes() {
+    let mut c = xyz();
+    let old = c.pod(&key("x/a")).unwrap().clone();
+    let mut newer = pod("y/n", labels(&[("pod", "n")]), vec![]);
+    newer.ips = old.ips.clone();
+    c.set_pod(newer);
+    assert_eq!(c.pod_by_ip(old.ips[0]).unwrap().key, key("y/n"));
+    apply(&mut c, json!({"metadata": {"namespace": "y", "name": "deny"}, "spec": {"podSelector": {"matchLabels": {"pod": "n"}}}}));
+    let q = Query { src: ip(&c, "z/a"), dst: old.ips[0], protocol: TCP, port: 80 };
+    assert!(!c.evaluate(&q).allowed());
+    let plan = c.compile_node("n2");
+    assert!(plan.ingress.contains_key(&old.ips[0]), "the newer pod (on n2) is isolated at that address");
+    assert!(!c.compile_node("n1").ingress.contains_key(&old.ips[0]));
+    c.delete_pod(&key("y/n"));
+    assert_eq!(c.pod_by_ip(old.ips[0]).unwrap().key, key("x/a"));
+    assert!(c.evaluate(&q).allowed());
+}

@@ -35,12 +35,12 @@ fn index_get<'a>(index: &'a LabelIndex, k: &str, v: &str) -> Option<&'a BTreeSet
 
 #[derive(Clone, Debug, Default)]
 pub struct NsPods {
-    pub pods: BTreeMap<String, PodInfo>,
+    pub pods: BTreeMap<String, Arc<PodInfo>>,
     by_label: LabelIndex,
 }
 
 impl NsPods {
-    pub fn insert(&mut self, pod: PodInfo) -> Option<PodInfo> {
+    pub fn insert(&mut self, pod: Arc<PodInfo>) -> Option<Arc<PodInfo>> {
         let old = self.remove(&pod.key.name.clone());
         for (k, v) in &pod.labels {
             index_add(&mut self.by_label, k, v, &pod.key.name);
@@ -49,7 +49,7 @@ impl NsPods {
         old
     }
 
-    pub fn remove(&mut self, name: &str) -> Option<PodInfo> {
+    pub fn remove(&mut self, name: &str) -> Option<Arc<PodInfo>> {
         let old = self.pods.remove(name)?;
         for (k, v) in &old.labels {
             index_remove(&mut self.by_label, k, v, name);
@@ -61,15 +61,19 @@ impl NsPods {
     pub fn select<'a>(&'a self, sel: &'a Selector) -> Box<dyn Iterator<Item = &'a PodInfo> + 'a> {
         match sel.required_label() {
             Some((k, v)) => Box::new(
-                index_get(&self.by_label, k, v).into_iter().flatten().filter_map(|n| self.pods.get(n)).filter(move |p| sel.matches(&p.labels)),
+                index_get(&self.by_label, k, v)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| self.pods.get(n).map(|p| &**p))
+                    .filter(move |p| sel.matches(&p.labels)),
             ),
-            None => Box::new(self.pods.values().filter(move |p| sel.matches(&p.labels))),
+            None => Box::new(self.pods.values().map(|p| &**p).filter(move |p| sel.matches(&p.labels))),
         }
     }
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct NsPolicies {
+pub(crate) struct NsPolicies {
     pub policies: BTreeMap<String, Arc<Policy>>,
     by_label: LabelIndex,
     /// Policies whose podSelector requires no single label (`{}`, only expressions).
