@@ -8,48 +8,18 @@
 
 pub(crate) mod cache;
 pub(crate) mod canonical;
+mod node;
 pub(crate) mod ranges;
 pub(crate) mod rules;
 
-use crate::model::{Cluster, NsPolicies};
+use crate::model::Cluster;
 use crate::plan::NodePlan;
 
 impl Cluster {
-    /// The plan for the pods whose `spec.nodeName` is `node`.
+    /// The plan for the pods whose `spec.nodeName` is `node`. Incremental: what the
+    /// changes since the last call cannot affect is reused.
     pub fn compile_node(&self, node: &str) -> NodePlan {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.settle(self);
-        let mut plan = NodePlan::default();
-        // Pods come in namespace order: look each namespace's policies up once.
-        let mut ns_policies: Option<(&str, Option<&NsPolicies>)> = None;
-        for pod in self.pods_on_node(node) {
-            if pod.host_network {
-                continue;
-            }
-            let ips: Vec<_> = rules::owned_ips(self, pod).collect();
-            if ips.is_empty() {
-                continue;
-            }
-            let policies = match ns_policies {
-                Some((ns, p)) if ns == pod.key.namespace => p,
-                _ => {
-                    let p = self.namespace_policies(&pod.key.namespace);
-                    ns_policies = Some((&pod.key.namespace, p));
-                    p
-                }
-            };
-            let (ingress, egress_policies) = Cluster::isolating_in(policies, pod);
-            for (egress, policies) in [(false, ingress), (true, egress_policies)] {
-                if policies.is_empty() {
-                    continue;
-                }
-                let (id, set) = cache.group(self, pod, egress, &policies);
-                let map = if egress { &mut plan.egress } else { &mut plan.ingress };
-                map.extend(ips.iter().map(|ip| (*ip, id)));
-                plan.groups.entry(id).or_insert_with(|| (*set).clone());
-            }
-        }
-        plan
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).node_plan(self, node)
     }
 }
 

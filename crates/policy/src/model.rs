@@ -269,8 +269,9 @@ impl Cluster {
             if *old == policy {
                 return Ok(());
             }
-            self.cache_mut().policy_changed(policy.uid);
         }
+        let old = (policy.uid != 0).then_some(policy.uid);
+        self.cache_mut().policy_changed(&policy.namespace, old);
         self.last_uid += 1;
         policy.uid = self.last_uid;
         tracing::debug!(namespace = %policy.namespace, name = %policy.name, "network policy applied to the model");
@@ -284,7 +285,7 @@ impl Cluster {
             if ns.policies.is_empty() {
                 self.policies.remove(namespace);
             }
-            self.cache_mut().policy_changed(old.uid);
+            self.cache_mut().policy_changed(namespace, Some(old.uid));
         }
     }
 
@@ -325,6 +326,12 @@ impl Cluster {
     /// The pods whose `spec.nodeName` is `node`, in namespace/name order.
     pub fn pods_on_node<'a>(&'a self, node: &str) -> impl Iterator<Item = &'a PodInfo> + 'a {
         self.by_node.get(node).into_iter().flat_map(|pods| pods.values().map(|p| &**p))
+    }
+
+    /// The pods of `namespace` on `node`.
+    pub(crate) fn pods_on_node_in<'a>(&'a self, node: &str, namespace: &'a str) -> impl Iterator<Item = &'a PodInfo> + 'a {
+        let from = PodKey { namespace: namespace.to_string(), name: String::new() };
+        self.by_node.get(node).into_iter().flat_map(move |pods| pods.range(from.clone()..).take_while(move |(k, _)| k.namespace == namespace).map(|(_, p)| &**p))
     }
 
     /// The policies that select this pod and isolate it in this direction, in name

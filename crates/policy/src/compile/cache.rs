@@ -2,14 +2,17 @@
 //! group's canonical allow set. Changes to the model are recorded as they happen and
 //! settled at the next compile: a policy change drops that policy; a pod or namespace
 //! change drops only the policies whose peers it could alter. Many changes at once
-//! (a resync, the initial load) simply drop everything.
+//! (a resync, the initial load) simply drop everything. Each compiled node's plan is
+//! kept too ([`NodeState`]), told which pods, namespaces and policies changed.
 
 use super::canonical::{canonicalize, group_id};
+use super::node::NodeState;
 use super::rules::{CompiledPolicy, PeerMemo};
 use crate::model::policy::{Peer, Policy, Rule};
 use crate::model::{Cluster, Labels, PodInfo, NAMESPACE_NAME_LABEL};
 use crate::plan::{AllowSet, GroupId};
 use crate::model::fxhash::FxHashMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Past this many pending changes, settling is a full reset.
@@ -37,11 +40,12 @@ pub struct CompileCache {
     /// Valid until the next pod or namespace change.
     peers: PeerMemo,
     pending: Vec<Change>,
+    nodes: HashMap<String, NodeState>,
 }
 
 impl CompileCache {
     fn is_empty(&self) -> bool {
-        self.policies.is_empty() && self.groups.is_empty() && self.peers.is_empty()
+        self.policies.is_empty() && self.groups.is_empty() && self.peers.is_empty() && self.nodes.is_empty()
     }
 
     fn record(&mut self, change: Change) {
@@ -56,6 +60,11 @@ impl CompileCache {
     }
 
     pub fn pod_changed(&mut self, old: Option<PodInfo>, new: Option<PodInfo>) {
+        if let Some(key) = old.as_ref().or(new.as_ref()).map(|p| &p.key) {
+            for n in self.nodes.values_mut() {
+                n.dirty.pods.insert(key.clone());
+            }
+        }
         self.record(Change::Pod(old, new));
     }
 
@@ -63,11 +72,40 @@ impl CompileCache {
         self.record(Change::Namespace(name.to_string(), old, new));
     }
 
-    /// The policy version `uid` was replaced or deleted.
-    pub fn policy_changed(&mut self, uid: u64) {
+    /// A policy of `namespace` was created, replaced (`old`) or deleted (`old`): the
+    /// namespace's pods are selected anew.
+    pub fn policy_changed(&mut self, namespace: &str, old: Option<u64>) {
+        for n in self.nodes.values_mut() {
+            n.dirty.namespaces.insert(namespace.to_string());
+        }
+        if let Some(uid) = old {
+            self.invalidate(uid);
+        }
+    }
+
+    /// What was compiled from the policy version `uid` is stale.
+    fn invalidate(&mut self, uid: u64) {
         if self.policies.remove(&uid).is_some() {
             self.groups.retain(|g, _| !g.policies.contains(&uid));
         }
+        for n in self.nodes.values_mut() {
+            n.dirty.uids.insert(uid);
+        }
+    }
+
+    /// The node's plan, brought up to date.
+    pub fn node_plan(&mut self, cluster: &Cluster, node: &str) -> crate::plan::NodePlan {
+        self.settle(cluster);
+        let state = match self.nodes.remove(node) {
+            Some(mut state) => {
+                state.update(cluster, self, node);
+                state
+            }
+            None => NodeState::build(cluster, self, node),
+        };
+        let plan = state.plan().clone();
+        self.nodes.insert(node.to_string(), state);
+        plan
     }
 
     /// Applies the recorded changes: drops what they may have made stale.
@@ -80,7 +118,7 @@ impl CompileCache {
         let stale: Vec<u64> =
             self.policies.iter().filter(|(_, (p, _))| pending.iter().any(|c| affects(cluster, p, c))).map(|(uid, _)| *uid).collect();
         for uid in stale {
-            self.policy_changed(uid);
+            self.invalidate(uid);
         }
     }
 
