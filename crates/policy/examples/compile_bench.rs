@@ -29,7 +29,7 @@ fn pod(ns: usize, j: usize, nodes: usize) -> PodInfo {
         host_network: false,
         node: Some(format!("n{}", (ns + j) % nodes)),
         ports: vec![
-            NamedPort { name: "http".into(), port: if app % 2 == 0 { 8080 } else { 9090 }, protocol: Protocol::Tcp },
+            NamedPort { name: "http".into(), port: [8080, 9090][app % 2], protocol: Protocol::Tcp },
             NamedPort { name: "metrics".into(), port: 9100, protocol: Protocol::Tcp },
         ],
     }
@@ -134,7 +134,7 @@ fn run(nodes: usize) {
 /// Namespace `ns`'s labels; `variant` 1 moves it to another team and environment.
 fn ns_labels(ns: usize, variant: usize) -> BTreeMap<String, String> {
     let ns = ns + variant % 2;
-    labels(&[("team", format!("t{}", ns % 10)), ("env", if ns % 2 == 0 { "prod" } else { "dev" }.into())])
+    labels(&[("team", format!("t{}", ns % 10)), ("env", ["prod", "dev"][ns % 2].into())])
 }
 
 fn main() {

@@ -29,7 +29,8 @@ struct GroupKey {
 
 #[derive(Debug)]
 enum Change {
-    Pod(Option<PodInfo>, Option<PodInfo>),
+    /// Before and after.
+    Pod(Box<(Option<PodInfo>, Option<PodInfo>)>),
     Namespace(String, Option<Labels>, Option<Labels>),
 }
 
@@ -65,7 +66,7 @@ impl CompileCache {
                 n.dirty.pods.insert(key.clone());
             }
         }
-        self.record(Change::Pod(old, new));
+        self.record(Change::Pod(Box::new((old, new))));
     }
 
     pub fn namespace_changed(&mut self, name: &str, old: Option<Labels>, new: Option<Labels>) {
@@ -157,7 +158,8 @@ impl CompileCache {
 fn affects(cluster: &Cluster, policy: &Policy, change: &Change) -> bool {
     let rules = policy.ingress.iter().flatten().map(|r| (r, false)).chain(policy.egress.iter().flatten().map(|r| (r, true)));
     match change {
-        Change::Pod(old, new) => {
+        Change::Pod(change) => {
+            let (old, new) = &**change;
             let pods: Vec<&PodInfo> = old.iter().chain(new.iter()).filter(|p| !p.host_network).collect();
             rules.into_iter().any(|(rule, egress)| pods.iter().any(|pod| rule_sees_pod(cluster, &policy.namespace, rule, egress, pod)))
         }

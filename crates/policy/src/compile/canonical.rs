@@ -22,6 +22,12 @@ pub struct PortItem {
 /// An exclusive end that may be 2^128: `(true, 0)` sorts after every finite position.
 type Pos = (bool, u128);
 
+/// At a position, +1 or -1 of a port range (`None`: of an `any` peer).
+type Event = (Pos, i32, Option<(u16, u16)>);
+
+/// Addresses from a position to an exclusive end, with their merged port ranges.
+type Piece = (Pos, Pos, Vec<(u16, u16)>);
+
 fn after(last: u128) -> Pos {
     if last == u128::MAX { (true, 0) } else { (false, last + 1) }
 }
@@ -38,8 +44,7 @@ pub fn canonicalize(any: Vec<Span>, ports: Vec<PortItem>) -> AllowSet {
     }
     let mut out = Vec::new();
     for ((v6, protocol), items) in groups {
-        // Events: +1/-1 of a port range (None: an `any` peer) at a position.
-        let mut events: Vec<(Pos, i32, Option<(u16, u16)>)> = Vec::with_capacity(items.len() * 2);
+        let mut events: Vec<Event> = Vec::with_capacity(items.len() * 2);
         for i in &items {
             events.push(((false, i.peer.first), 1, Some((i.first, i.last))));
             events.push((after(i.peer.last), -1, Some((i.first, i.last))));
@@ -51,8 +56,7 @@ pub fn canonicalize(any: Vec<Span>, ports: Vec<PortItem>) -> AllowSet {
         events.sort();
         let mut active: BTreeMap<(u16, u16), i32> = BTreeMap::new();
         let mut covered = 0;
-        // Pieces: start, exclusive end, merged port ranges.
-        let mut pieces: Vec<(Pos, Pos, Vec<(u16, u16)>)> = Vec::new();
+        let mut pieces: Vec<Piece> = Vec::new();
         let mut k = 0;
         while k < events.len() {
             let pos = events[k].0;
