@@ -462,3 +462,31 @@ fn an_address_claimed_twice_belongs_to_the_newest_pod_until_it_goes() {
     assert_eq!(c.pod_by_ip(old.ips[0]).unwrap().key, key("x/a"));
     assert!(c.evaluate(&q).allowed());
 }
+
+#[test]
+fn the_model_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<crate::model::Cluster>();
+}
+
+#[test]
+fn explain_prints_a_readable_report() {
+    let mut c = xyz();
+    apply(&mut c, json!({"metadata": {"namespace": "x", "name": "allow-from-b"}, "spec": {
+        "podSelector": {"matchLabels": {"pod": "a"}},
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}], "ports": [{"port": 80}]}]}}));
+    apply(&mut c, json!({"metadata": {"namespace": "y", "name": "egress-dns"}, "spec": {
+        "podSelector": {}, "policyTypes": ["Egress"],
+        "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"ns": "z"}}}], "ports": [{"protocol": "UDP", "port": 53}]}]}}));
+    let out = crate::explain::explain(&c, &query(&c, "y/b", "x/a", TCP, 80));
+    let want = "\
+y/b (10.0.2.2) -> x/a (10.0.1.1) TCP/80: DENIED
+egress of y/b (10.0.2.2):
+  denied: isolated for egress by y/egress-dns, and no rule of theirs matches:
+    y/egress-dns egress[0]: to namespaceSelector ns=z; ports UDP/53
+ingress of x/a (10.0.1.1):
+  denied: isolated for ingress by x/allow-from-b, and no rule of theirs matches:
+    x/allow-from-b ingress[0]: from podSelector pod=b; ports TCP/80
+";
+    assert_eq!(out, want);
+}
