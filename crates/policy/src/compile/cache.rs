@@ -18,6 +18,10 @@ use std::sync::Arc;
 /// Past this many pending changes, settling is a full reset.
 const MAX_PENDING: usize = 256;
 
+/// A node whose plan has this many changed pods to catch up on is rebuilt instead (a
+/// node compiled rarely while others compile often would otherwise keep a growing list).
+const MAX_DIRTY_PODS: usize = 4096;
+
 /// Pods with the same isolating policies (by [`Policy::uid`]) and, for ingress, the
 /// same numbers for the named ports those policies use, have the same allow set.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -65,6 +69,7 @@ impl CompileCache {
             for n in self.nodes.values_mut() {
                 n.dirty.pods.insert(key.clone());
             }
+            self.nodes.retain(|_, n| n.dirty.pods.len() < MAX_DIRTY_PODS);
         }
         self.record(Change::Pod(Box::new((old, new))));
     }
