@@ -94,6 +94,10 @@ fn creating_network_policies_for_techcorp_default_deny_then_frontend_from_anywhe
     wait_ready(&c, ns, &["frontend", "backend", "shell"]);
     wait_ready(&c, "visitors", &["visitor"]);
     let (frontend, backend) = (format!("http://{}/", ip(&c, ns, "frontend")), format!("http://{}/", ip(&c, ns, "backend")));
+    // The host side (the article's "internet") comes in through a NodePort.
+    c.ok(&["expose", "pod", "frontend", "-n", ns, "--type=NodePort", "--port=80"]);
+    let node_port = c.ok(&["get", "svc", "frontend", "-n", ns, "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    let node_ip = c.ok(&["get", "node", "node-2", "-o", "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}"]);
     // Before: everything reaches everything.
     expect(&c, "visitors", "visitor", &frontend, true);
     expect(&c, "visitors", "visitor", &backend, true);
@@ -101,9 +105,9 @@ fn creating_network_policies_for_techcorp_default_deny_then_frontend_from_anywhe
 
     c.apply(DEFAULT_DENY);
     // The frontend takes port 80 from anywhere: a pod of another namespace on the other
-    // node, and the host side (the article's "internet").
+    // node, and the host side through the NodePort of the other node.
     expect(&c, "visitors", "visitor", &frontend, true);
-    c.eventually(20, "the host side reaches the frontend", || c.sh(&format!("curl -s -m 2 -o /dev/null -w '%{{http_code}}' {frontend}")).stdout == b"200");
+    c.eventually(20, "the host side reaches the frontend through its NodePort", || c.sh(&format!("curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://{node_ip}:{node_port}/")).stdout == b"200");
     // The backend takes nothing; pods in the namespace send nothing.
     expect(&c, "visitors", "visitor", &backend, false);
     expect(&c, ns, "shell", &frontend, false);
