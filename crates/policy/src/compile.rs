@@ -28,8 +28,8 @@ impl Cluster {
             if ips.is_empty() {
                 continue;
             }
-            for egress in [false, true] {
-                let policies = self.isolating(pod, egress);
+            let (ingress, egress_policies) = self.isolating_both(pod);
+            for (egress, policies) in [(false, ingress), (true, egress_policies)] {
                 if policies.is_empty() {
                     continue;
                 }
@@ -42,3 +42,8 @@ impl Cluster {
         plan
     }
 }
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod agreement;

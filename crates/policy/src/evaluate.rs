@@ -118,3 +118,6 @@ pub(crate) fn port_matches(spec: &PortSpec, serving: Option<&PodInfo>, protocol:
             PortMatch::Named(name) => serving.and_then(|p| p.resolve_port(name, protocol)) == Some(port),
         }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,13 +10,17 @@
 //! - [`compile`]: model -> plan for one node.
 //! - [`corpus`]: the netpol-conformance-corpus/v1 format (conformance/netpol/cases.yaml),
 //!   its IP templates, and its replay through the model.
+//! - [`render`]: a node's plan as nftables objects (pure); [`apply`]: the enforcer
+//!   that makes the node's table match it, incrementally and without gaps.
 
+pub mod apply;
 pub mod compile;
 pub mod corpus;
 pub mod evaluate;
 pub mod explain;
 pub mod model;
 pub mod plan;
+pub mod render;
 
 pub use evaluate::{Query, RuleRef, Side, Verdict};
 pub use model::{Cluster, NamedPort, PodInfo, PodKey, Protocol};

@@ -5,12 +5,16 @@
 //! The signatures of the public items are the contract between the model, the
 //! enforcer, the flow recorder and the conformance runner.
 
+#[cfg(test)]
+pub(crate) mod fixture;
+pub(crate) mod fxhash;
 mod index;
 mod pod;
 pub mod policy;
 pub mod selector;
 
 use crate::compile::cache::CompileCache;
+use fxhash::FxHashMap;
 use index::{NsPods, NsPolicies};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -104,9 +108,11 @@ pub struct Cluster {
     namespaces: BTreeMap<String, Labels>,
     pods: BTreeMap<String, NsPods>,
     /// Addresses of pods that are not hostNetwork; the newest holder last.
-    by_ip: HashMap<IpAddr, Vec<PodKey>>,
+    by_ip: FxHashMap<IpAddr, Vec<PodKey>>,
     by_node: HashMap<String, BTreeSet<PodKey>>,
     policies: BTreeMap<String, NsPolicies>,
+    /// The last [`Policy::uid`] given out.
+    last_uid: u64,
     /// What [`Cluster::compile_node`] keeps between calls; told of every change.
     pub(crate) cache: Mutex<CompileCache>,
 }
@@ -120,6 +126,7 @@ impl Clone for Cluster {
             by_ip: self.by_ip.clone(),
             by_node: self.by_node.clone(),
             policies: self.policies.clone(),
+            last_uid: self.last_uid,
             cache: Mutex::default(),
         }
     }
@@ -239,23 +246,28 @@ impl Cluster {
     /// `except` outside its `cidr`) is rejected with an error naming the field, and the
     /// model keeps the previous version.
     pub fn apply_policy(&mut self, np: &NetworkPolicy) -> Result<(), String> {
-        let policy = Policy::from_api(np)?;
-        if self.policy(&policy.namespace, &policy.name) == Some(&policy) {
-            return Ok(());
+        let mut policy = Policy::from_api(np)?;
+        if let Some(old) = self.policy(&policy.namespace, &policy.name) {
+            policy.uid = old.uid;
+            if *old == policy {
+                return Ok(());
+            }
+            self.cache_mut().policy_changed(policy.uid);
         }
+        self.last_uid += 1;
+        policy.uid = self.last_uid;
         tracing::debug!(namespace = %policy.namespace, name = %policy.name, "network policy applied to the model");
-        self.cache_mut().policy_changed(&policy.namespace, &policy.name);
         self.policies.entry(policy.namespace.clone()).or_default().insert(Arc::new(policy));
         Ok(())
     }
 
     pub fn delete_policy(&mut self, namespace: &str, name: &str) {
         let Some(ns) = self.policies.get_mut(namespace) else { return };
-        if ns.remove(name).is_some() {
+        if let Some(old) = ns.remove(name) {
             if ns.policies.is_empty() {
                 self.policies.remove(namespace);
             }
-            self.cache_mut().policy_changed(namespace, name);
+            self.cache_mut().policy_changed(old.uid);
         }
     }
 
@@ -266,6 +278,11 @@ impl Cluster {
     /// The pod (not hostNetwork) that has this address.
     pub fn pod_by_ip(&self, ip: IpAddr) -> Option<&PodInfo> {
         self.by_ip.get(&ip)?.last().and_then(|k| self.pod(k))
+    }
+
+    /// Whether `ip` identifies this pod (the newest pod that claims an address owns it).
+    pub(crate) fn owns(&self, ip: IpAddr, key: &PodKey) -> bool {
+        self.by_ip.get(&ip).and_then(|k| k.last()) == Some(key)
     }
 
     /// A namespace's labels (`None` for a namespace the model has not seen).
@@ -296,13 +313,20 @@ impl Cluster {
     /// The policies that select this pod and isolate it in this direction, in name
     /// order; none for a hostNetwork pod.
     pub fn isolating(&self, pod: &PodInfo, egress: bool) -> Vec<&Arc<Policy>> {
+        let (ingress, eg) = self.isolating_both(pod);
+        if egress { eg } else { ingress }
+    }
+
+    /// [`Cluster::isolating`] for ingress and for egress.
+    pub fn isolating_both(&self, pod: &PodInfo) -> (Vec<&Arc<Policy>>, Vec<&Arc<Policy>>) {
         if pod.host_network {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
-        let Some(ns) = self.policies.get(&pod.key.namespace) else { return Vec::new() };
-        let mut out = ns.selecting(&pod.labels);
-        out.retain(|p| p.rules(egress).is_some());
-        out
+        let Some(ns) = self.policies.get(&pod.key.namespace) else { return (Vec::new(), Vec::new()) };
+        let selecting = ns.selecting(&pod.labels);
+        let ingress = selecting.iter().copied().filter(|p| p.ingress.is_some()).collect();
+        let egress = selecting.into_iter().filter(|p| p.egress.is_some()).collect();
+        (ingress, egress)
     }
 
     /// Whether a namespace selector matches the namespace `name`; a namespace the model

@@ -5,25 +5,23 @@
 //! (a resync, the initial load) simply drop everything.
 
 use super::canonical::{canonicalize, group_id};
-use super::rules::CompiledPolicy;
+use super::rules::{CompiledPolicy, PeerMemo};
 use crate::model::policy::{Peer, Policy, Rule};
-use crate::model::{Cluster, Labels, NamedPort, PodInfo, NAMESPACE_NAME_LABEL};
+use crate::model::{Cluster, Labels, PodInfo, NAMESPACE_NAME_LABEL};
 use crate::plan::{AllowSet, GroupId};
-use std::collections::HashMap;
+use crate::model::fxhash::FxHashMap;
 use std::sync::Arc;
 
 /// Past this many pending changes, settling is a full reset.
 const MAX_PENDING: usize = 256;
 
-type PolicyKey = (String, String);
-
-/// Pods with the same isolating policies (and, where it matters, the same named ports)
-/// have the same allow set.
+/// Pods with the same isolating policies (by [`Policy::uid`]) and, for ingress, the
+/// same numbers for the named ports those policies use, have the same allow set.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct GroupKey {
     egress: bool,
-    policies: Vec<PolicyKey>,
-    ports: Vec<NamedPort>,
+    policies: Vec<u64>,
+    named: Vec<Option<u16>>,
 }
 
 #[derive(Debug)]
@@ -34,14 +32,16 @@ enum Change {
 
 #[derive(Debug, Default)]
 pub struct CompileCache {
-    policies: HashMap<PolicyKey, Arc<CompiledPolicy>>,
-    groups: HashMap<GroupKey, (GroupId, Arc<AllowSet>)>,
+    policies: FxHashMap<u64, (Arc<Policy>, Arc<CompiledPolicy>)>,
+    groups: FxHashMap<GroupKey, (GroupId, Arc<AllowSet>)>,
+    /// Valid until the next pod or namespace change.
+    peers: PeerMemo,
     pending: Vec<Change>,
 }
 
 impl CompileCache {
     fn is_empty(&self) -> bool {
-        self.policies.is_empty() && self.groups.is_empty()
+        self.policies.is_empty() && self.groups.is_empty() && self.peers.is_empty()
     }
 
     fn record(&mut self, change: Change) {
@@ -63,10 +63,11 @@ impl CompileCache {
         self.record(Change::Namespace(name.to_string(), old, new));
     }
 
-    pub fn policy_changed(&mut self, namespace: &str, name: &str) {
-        let key = (namespace.to_string(), name.to_string());
-        self.policies.remove(&key);
-        self.groups.retain(|g, _| !g.policies.contains(&key));
+    /// The policy version `uid` was replaced or deleted.
+    pub fn policy_changed(&mut self, uid: u64) {
+        if self.policies.remove(&uid).is_some() {
+            self.groups.retain(|g, _| !g.policies.contains(&uid));
+        }
     }
 
     /// Applies the recorded changes: drops what they may have made stale.
@@ -75,31 +76,29 @@ impl CompileCache {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let stale: Vec<PolicyKey> = self
-            .policies
-            .keys()
-            .filter(|(ns, name)| cluster.policy(ns, name).is_none_or(|p| pending.iter().any(|c| affects(cluster, p, c))))
-            .cloned()
-            .collect();
-        for (ns, name) in stale {
-            self.policy_changed(&ns, &name);
+        self.peers.clear();
+        let stale: Vec<u64> =
+            self.policies.iter().filter(|(_, (p, _))| pending.iter().any(|c| affects(cluster, p, c))).map(|(uid, _)| *uid).collect();
+        for uid in stale {
+            self.policy_changed(uid);
         }
     }
 
-    pub fn compiled(&mut self, cluster: &Cluster, policy: &Policy) -> Arc<CompiledPolicy> {
-        let key = (policy.namespace.clone(), policy.name.clone());
-        self.policies.entry(key).or_insert_with(|| Arc::new(CompiledPolicy::new(cluster, policy))).clone()
+    pub fn compiled(&mut self, cluster: &Cluster, policy: &Arc<Policy>) -> Arc<CompiledPolicy> {
+        let memo = &mut self.peers;
+        let entry = self.policies.entry(policy.uid).or_insert_with(|| (policy.clone(), Arc::new(CompiledPolicy::new(cluster, policy, memo))));
+        entry.1.clone()
     }
 
     /// The group of a pod isolated in this direction by `policies`.
     pub fn group(&mut self, cluster: &Cluster, pod: &PodInfo, egress: bool, policies: &[&Arc<Policy>]) -> (GroupId, Arc<AllowSet>) {
         let compiled: Vec<Arc<CompiledPolicy>> = policies.iter().map(|p| self.compiled(cluster, p)).collect();
-        let named = !egress && compiled.iter().any(|c| c.ingress_named);
-        let key = GroupKey {
-            egress,
-            policies: policies.iter().map(|p| (p.namespace.clone(), p.name.clone())).collect(),
-            ports: if named { pod.ports.clone() } else { Vec::new() },
+        let named = if egress {
+            Vec::new()
+        } else {
+            compiled.iter().flat_map(|c| c.ingress_named()).map(|(name, protocol)| pod.resolve_port(name, *protocol)).collect()
         };
+        let key = GroupKey { egress, policies: policies.iter().map(|p| p.uid).collect(), named };
         if let Some(g) = self.groups.get(&key) {
             return g.clone();
         }

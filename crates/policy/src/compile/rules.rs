@@ -6,6 +6,8 @@ use super::canonical::PortItem;
 use super::ranges::{block, merge, Span};
 use crate::model::policy::{Peer, Policy, PortMatch, PortSpec, Rule};
 use crate::model::{Cluster, PodInfo, Protocol};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Default)]
 pub struct CompiledRule {
@@ -25,18 +27,24 @@ pub struct CompiledRule {
 pub struct CompiledPolicy {
     pub ingress: Vec<CompiledRule>,
     pub egress: Vec<CompiledRule>,
-    /// Some ingress rule has a named port: the allow set depends on the selected pod's ports.
-    pub ingress_named: bool,
 }
 
+/// The addresses of selector peers, shared by the policies that name the same peer
+/// (keyed by the policy's namespace, or "" when the peer has a namespaceSelector).
+pub type PeerMemo = HashMap<(String, Peer), Arc<Vec<Span>>>;
+
 impl CompiledPolicy {
-    pub fn new(cluster: &Cluster, policy: &Policy) -> CompiledPolicy {
-        let compile = |rules: Option<&[Rule]>, egress: bool| -> Vec<CompiledRule> {
-            rules.unwrap_or_default().iter().map(|r| compile_rule(cluster, &policy.namespace, r, egress)).collect()
+    pub fn new(cluster: &Cluster, policy: &Policy, memo: &mut PeerMemo) -> CompiledPolicy {
+        let mut compile = |rules: Option<&[Rule]>, egress: bool| -> Vec<CompiledRule> {
+            rules.unwrap_or_default().iter().map(|r| compile_rule(cluster, &policy.namespace, r, egress, memo)).collect()
         };
         let ingress = compile(policy.ingress.as_deref(), false);
-        let ingress_named = ingress.iter().any(|r| !r.named.is_empty());
-        CompiledPolicy { ingress, egress: compile(policy.egress.as_deref(), true), ingress_named }
+        CompiledPolicy { ingress, egress: compile(policy.egress.as_deref(), true) }
+    }
+
+    /// The named ports of the ingress rules, which the selected pod resolves.
+    pub fn ingress_named(&self) -> impl Iterator<Item = &(String, Protocol)> {
+        self.ingress.iter().flat_map(|r| &r.named)
     }
 
     pub fn rules(&self, egress: bool) -> &[CompiledRule] {
@@ -44,7 +52,7 @@ impl CompiledPolicy {
     }
 }
 
-fn compile_rule(cluster: &Cluster, policy_ns: &str, rule: &Rule, egress: bool) -> CompiledRule {
+fn compile_rule(cluster: &Cluster, policy_ns: &str, rule: &Rule, egress: bool, memo: &mut PeerMemo) -> CompiledRule {
     let mut peers = Vec::new();
     if rule.peers.is_empty() {
         peers.extend(Span::everything());
@@ -52,10 +60,12 @@ fn compile_rule(cluster: &Cluster, policy_ns: &str, rule: &Rule, egress: bool) -
     for peer in &rule.peers {
         match peer {
             Peer::IpBlock { cidr, except } => peers.extend(block(cidr, except)),
-            Peer::Pods { .. } => {
-                for pod in cluster.peer_pods(policy_ns, peer) {
-                    peers.extend(owned_ips(cluster, pod).map(Span::host));
-                }
+            Peer::Pods { namespaces, .. } => {
+                let ns = if namespaces.is_some() { String::new() } else { policy_ns.to_string() };
+                let spans = memo.entry((ns, peer.clone())).or_insert_with(|| {
+                    Arc::new(merge(cluster.peer_pods(policy_ns, peer).into_iter().flat_map(|pod| owned_ips(cluster, pod).map(Span::host)).collect()))
+                });
+                peers.extend_from_slice(spans);
             }
         }
     }
@@ -112,7 +122,7 @@ fn resolve_on_destinations(cluster: &Cluster, policy_ns: &str, rule: &Rule, name
 /// The pod's addresses that identify it (an address another, newer pod also claims
 /// belongs to that one, as in [`Cluster::pod_by_ip`]).
 pub fn owned_ips<'a>(cluster: &'a Cluster, pod: &'a PodInfo) -> impl Iterator<Item = std::net::IpAddr> + 'a {
-    pod.ips.iter().copied().filter(move |ip| cluster.pod_by_ip(*ip).is_some_and(|p| p.key == pod.key))
+    pod.ips.iter().copied().filter(move |ip| cluster.owns(*ip, &pod.key))
 }
 
 impl CompiledRule {

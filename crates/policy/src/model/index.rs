@@ -101,10 +101,12 @@ impl NsPolicies {
 
     /// The policies whose podSelector matches these pod labels, in name order.
     pub fn selecting(&self, labels: &Labels) -> Vec<&Arc<Policy>> {
-        let mut names: BTreeSet<&String> = self.unindexed.iter().collect();
+        let mut names: Vec<&String> = self.unindexed.iter().collect();
         for (k, v) in labels {
             names.extend(index_get(&self.by_label, k, v).into_iter().flatten());
         }
+        names.sort_unstable();
+        names.dedup();
         names.into_iter().filter_map(|n| self.policies.get(n)).filter(|p| p.pod_selector.matches(labels)).collect()
     }
 }

@@ -12,6 +12,9 @@ use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// This version of the policy, unique in the model (0 until the model applies it):
+    /// what compile caches are keyed by.
+    pub uid: u64,
     pub namespace: String,
     pub name: String,
     pub pod_selector: Selector,
@@ -35,7 +38,7 @@ pub struct Rule {
     pub ports: Vec<PortSpec>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Peer {
     /// Pods matching `pods` in the namespaces matching `namespaces`; `None` is the
     /// policy's own namespace (a podSelector alone).
@@ -111,7 +114,7 @@ impl Policy {
         } else {
             None
         };
-        Ok(Policy { namespace, name, pod_selector, ingress, egress })
+        Ok(Policy { uid: 0, namespace, name, pod_selector, ingress, egress })
     }
 }
 

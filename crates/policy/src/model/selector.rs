@@ -6,7 +6,7 @@ use super::Labels;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::fmt;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Requirement {
     In(String, Vec<String>),
     NotIn(String, Vec<String>),
@@ -14,7 +14,7 @@ pub enum Requirement {
     DoesNotExist(String),
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Selector {
     pub match_labels: Vec<(String, String)>,
     pub requirements: Vec<Requirement>,
