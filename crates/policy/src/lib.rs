@@ -8,11 +8,14 @@
 //!   isolated in each direction, and the allowed (peer, protocol, port) tuples of each
 //!   group of pods that share them. Pure data.
 //! - [`compile`]: model -> plan for one node.
+//! - [`corpus`]: the netpol-conformance-corpus/v1 format (conformance/netpol/cases.yaml),
+//!   its IP templates, and its replay through the model.
 //! - [`render`]: a node's plan as nftables objects (pure); [`apply`]: the enforcer
 //!   that makes the node's table match it, incrementally and without gaps.
 
 pub mod apply;
 pub mod compile;
+pub mod corpus;
 pub mod evaluate;
 pub mod explain;
 pub mod model;

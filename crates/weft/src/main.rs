@@ -1,5 +1,6 @@
 //! `weft`: Kubernetes networking in one binary.
 
+mod conformance;
 mod dns;
 mod down;
 mod lb_routes;
@@ -41,6 +42,11 @@ enum Cmd {
     },
     /// Print weft's version and the Kubernetes API version it serves.
     Version,
+    /// Conformance suites that bring up a local cluster of their own.
+    Conformance {
+        #[command(subcommand)]
+        cmd: conformance::ConformanceCmd,
+    },
     /// One container's log shim: stamps its output into its log (weft starts these itself).
     #[command(hide = true)]
     LogShim {
@@ -71,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::LogShim { .. } => std::process::exit(weft_runtime::log_shim_main()),
         Cmd::ServiceRules { service, namespace, state_dir } => service_rules::run(&state_dir, &service, namespace),
         Cmd::Agnhost { args } => std::process::exit(weft_agnhost::run(std::iter::once("agnhost".to_string()).chain(args).collect())),
+        Cmd::Conformance { cmd } => std::process::exit(conformance::run(cmd)?),
         Cmd::Version => {
             println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
             Ok(())
