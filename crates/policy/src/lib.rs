@@ -8,10 +8,12 @@
 //!   isolated in each direction, and the allowed (peer, protocol, port) tuples of each
 //!   group of pods that share them. Pure data.
 //! - [`compile`]: model -> plan for one node.
+//! - [`flow`]: policy verdict flow records (what the enforcer logged, and why).
 
 pub mod compile;
 pub mod evaluate;
 pub mod explain;
+pub mod flow;
 pub mod model;
 pub mod plan;
 
