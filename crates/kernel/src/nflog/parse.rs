@@ -9,7 +9,8 @@ pub(crate) const NFNL_SUBSYS_ULOG: u8 = 4;
 pub(crate) const NFULNL_MSG_PACKET: u16 = 0;
 pub(crate) const NFULNL_MSG_CONFIG: u16 = 1;
 pub(crate) const NLMSG_ERROR: u16 = 2;
-pub(crate) const NLMSG_DONE: u16 = 3;
+#[cfg(test)]
+const NLMSG_DONE: u16 = 3;
 pub(crate) const NLMSG_HDRLEN: usize = 16;
 const NFGEN_HDRLEN: usize = 4;
 
