@@ -2,8 +2,10 @@
 
 mod dns;
 mod down;
+mod explain;
 mod lb_routes;
 mod nodes;
+mod observe;
 mod service_rules;
 mod up;
 
@@ -39,6 +41,10 @@ enum Cmd {
         #[arg(long, env = "WEFT_STATE_DIR", default_value_os_t = default_state_dir())]
         state_dir: PathBuf,
     },
+    /// Print the policy verdict flow records of every node (filters; --follow; -o json exports).
+    Observe(observe::ObserveArgs),
+    /// Explain whether NetworkPolicies allow a connection, and which policy and rule decide it.
+    Explain(explain::ExplainArgs),
     /// Print weft's version and the Kubernetes API version it serves.
     Version,
     /// One container's log shim: stamps its output into its log (weft starts these itself).
@@ -71,6 +77,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::LogShim { .. } => std::process::exit(weft_runtime::log_shim_main()),
         Cmd::ServiceRules { service, namespace, state_dir } => service_rules::run(&state_dir, &service, namespace),
         Cmd::Agnhost { args } => std::process::exit(weft_agnhost::run(std::iter::once("agnhost".to_string()).chain(args).collect())),
+        Cmd::Observe(args) => observe::run(args),
+        Cmd::Explain(args) => explain::run(args),
         Cmd::Version => {
             println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
             Ok(())
