@@ -9,13 +9,17 @@
 //!   group of pods that share them. Pure data.
 //! - [`compile`]: model -> plan for one node.
 //! - [`flow`]: policy verdict flow records (what the enforcer logged, and why).
+//! - [`render`]: a node's plan as nftables objects (pure); [`apply`]: the enforcer
+//!   that makes the node's table match it, incrementally and without gaps.
 
+pub mod apply;
 pub mod compile;
 pub mod evaluate;
 pub mod explain;
 pub mod flow;
 pub mod model;
 pub mod plan;
+pub mod render;
 
 pub use evaluate::{Query, RuleRef, Side, Verdict};
 pub use model::{Cluster, NamedPort, PodInfo, PodKey, Protocol};

@@ -25,6 +25,7 @@ mod node_routes;
 mod pod_index;
 pub mod pod_status;
 mod pods;
+mod policy_agent;
 pub mod probe;
 pub mod probe_exec;
 pub mod probe_net;
@@ -66,6 +67,7 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
     let heartbeat = node::heartbeat(client.clone(), cfg.clone());
     let routes = node_routes::run(client.clone(), cfg.clone());
     let proxy = proxy_agent::run(client.clone(), cfg.clone());
+    let policy = policy_agent::run(client.clone(), cfg.clone());
     let pods = pods::run(client, cfg, index);
     tokio::select! {
         r = heartbeat => r,
@@ -73,6 +75,7 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         r = routes => r,
         r = kubelet => r,
         r = proxy => r,
+        r = policy => r,
     }
 }
 
