@@ -229,14 +229,16 @@ fn report(args: &ExplainArgs, from: &Peer, to: &Peer, objs: &Objects, cluster: &
     let mut explained = 0;
     for t in &targets {
         let Some(src) = same_family(&src_ips, t.ip) else {
-            let _ = writeln!(out, "\n{}: no source address of its family", describe(&t.pod, t.ip));
+            let _ = writeln!(out, "\n{} -> {}: no source address of its family", describe(&src_pod, src_ips[0]), describe(&t.pod, t.ip));
             continue;
         };
         let Some(port) = t.port else {
             let _ = writeln!(out, "\n{}: the service's targetPort names no {} port on this pod, so the service sends it nothing", describe(&t.pod, t.ip), protocol.as_str());
             continue;
         };
-        let _ = writeln!(out, "\n== {} -> {} port {port}/{}", describe(&src_pod, src), describe(&t.pod, t.ip), protocol.as_str());
+        if !out.is_empty() {
+            out.push('\n');
+        }
         out.push_str(&weft_policy::explain::explain(cluster, &Query { src, dst: t.ip, protocol, port }));
         if !out.ends_with('\n') {
             out.push('\n');
