@@ -217,7 +217,10 @@ pub fn run(args: ObserveArgs) -> Result<()> {
         // The reader went away (a closed pipe): nothing more to do.
         return Ok(());
     }
-    while args.follow {
+    if !args.follow {
+        return Ok(());
+    }
+    loop {
         std::thread::sleep(FOLLOW_POLL);
         for path in flow_files(&args.state_dir) {
             tails.entry(path.clone()).or_insert_with(|| Tail::new(path));
@@ -227,7 +230,6 @@ pub fn run(args: ObserveArgs) -> Result<()> {
             return Ok(());
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
