@@ -8,6 +8,7 @@
 //! - [`sysctl`]: /proc/sys writes made from a thread inside the target netns.
 //! - [`nft`]: nf_tables rulesets (typed, atomic batches, read-back) and
 //!   conntrack entries, over nfnetlink.
+//! - [`nflog`]: packets logged by `log group` rules (nfnetlink_log).
 //!
 //! Everything goes through netlink or /proc/sys; nothing shells out.
 
@@ -18,6 +19,7 @@ mod handle;
 mod link;
 mod neigh;
 mod netns;
+pub mod nflog;
 pub mod nft;
 mod route;
 pub mod sysctl;

@@ -10,6 +10,7 @@
 //! - [`compile`]: model -> plan for one node.
 //! - [`corpus`]: the netpol-conformance-corpus/v1 format (conformance/netpol/cases.yaml),
 //!   its IP templates, and its replay through the model.
+//! - [`flow`]: policy verdict flow records (what the enforcer logged, and why).
 //! - [`render`]: a node's plan as nftables objects (pure); [`apply`]: the enforcer
 //!   that makes the node's table match it, incrementally and without gaps.
 
@@ -18,6 +19,7 @@ pub mod compile;
 pub mod corpus;
 pub mod evaluate;
 pub mod explain;
+pub mod flow;
 pub mod model;
 pub mod plan;
 pub mod render;

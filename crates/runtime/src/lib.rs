@@ -13,6 +13,7 @@ pub mod dns_files;
 pub mod env;
 mod egress_masq;
 mod events;
+pub mod flow_log;
 pub mod exec_program;
 mod hooks;
 pub mod image;

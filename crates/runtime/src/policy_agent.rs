@@ -138,13 +138,12 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         let started = Instant::now();
         let attempt = std::panic::AssertUnwindSafe(async {
             let model = new_model();
-            // FLOW RECORDER (crate::flow_log, merged separately) goes here, beside the
-            // enforcer and reading the same `model`; its failure should be logged, not
-            // stop enforcement:
-            //   let out = crate::flow_log::flow_file(&cfg.state_dir, &cfg.name);
-            //   let flows = crate::flow_log::run(ns, cfg.name.clone(), model.clone(), out);
-            //   tokio::select! { r = enforce(..) => r, r = flows => { warn on Err; pending } }
-            enforce(client.clone(), &cfg, model).await
+            // The flow recorder reads the same model, beside the enforcer: when it
+            // fails it is restarted on its own, and enforcement goes on.
+            tokio::select! {
+                r = enforce(client.clone(), &cfg, model.clone()) => r,
+                () = record_flows(&cfg, model) => unreachable!("the flow recorder restarts forever"),
+            }
         })
         .catch_unwind()
         .await;
@@ -237,5 +236,32 @@ pub async fn enforce(client: kube::Client, cfg: &NodeConfig, model: SharedModel)
                 tracing::warn!(%node, %e, "NetworkPolicy apply failed; retrying from the kernel's state");
             }
         }
+    }
+}
+
+/// The node's policy flow recorder (`crate::flow_log`), restarted with backoff when it
+/// stops; never returns.
+async fn record_flows(cfg: &NodeConfig, model: std::sync::Arc<std::sync::RwLock<weft_policy::Cluster>>) {
+    let out = crate::flow_log::flow_file(&cfg.state_dir, &cfg.name);
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let started = Instant::now();
+        let ns = match &cfg.netns {
+            Some(p) => weft_kernel::Netns::open(p),
+            None => weft_kernel::Netns::current(),
+        };
+        let why = match ns {
+            Ok(ns) => match crate::flow_log::run(ns, cfg.name.clone(), model.clone(), out.clone()).await {
+                Ok(()) => "it stopped".to_string(),
+                Err(e) => format!("{e:#}"),
+            },
+            Err(e) => format!("opening the node's network namespace: {e:#}"),
+        };
+        if started.elapsed() > Duration::from_secs(60) {
+            wait = Duration::from_secs(1);
+        }
+        tracing::warn!(node = %cfg.name, %why, retry_in_s = wait.as_secs(), "policy flow recorder stopped; enforcement goes on");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(60));
     }
 }

@@ -3,8 +3,10 @@
 mod conformance;
 mod dns;
 mod down;
+mod explain;
 mod lb_routes;
 mod nodes;
+mod observe;
 mod service_rules;
 mod up;
 
@@ -40,6 +42,10 @@ enum Cmd {
         #[arg(long, env = "WEFT_STATE_DIR", default_value_os_t = default_state_dir())]
         state_dir: PathBuf,
     },
+    /// Print the policy verdict flow records of every node (filters; --follow; -o json exports).
+    Observe(observe::ObserveArgs),
+    /// Explain whether NetworkPolicies allow a connection, and which policy and rule decide it.
+    Explain(explain::ExplainArgs),
     /// Print weft's version and the Kubernetes API version it serves.
     Version,
     /// Conformance suites that bring up a local cluster of their own.
@@ -78,6 +84,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::ServiceRules { service, namespace, state_dir } => service_rules::run(&state_dir, &service, namespace),
         Cmd::Agnhost { args } => std::process::exit(weft_agnhost::run(std::iter::once("agnhost".to_string()).chain(args).collect())),
         Cmd::Conformance { cmd } => std::process::exit(conformance::run(cmd)?),
+        Cmd::Observe(args) => observe::run(args),
+        Cmd::Explain(args) => explain::run(args),
         Cmd::Version => {
             println!("weft {} (Kubernetes API v1.33)", env!("CARGO_PKG_VERSION"));
             Ok(())
