@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use weft_policy::corpus::replay::{self, Cell, Replay};
 use weft_policy::corpus::{Case, Probe};
-use weft_policy::{PodKey, Protocol};
+use weft_policy::PodKey;
 
 /// Cells shown per probe in a FAIL line.
 const MAX_CELLS: usize = 12;
@@ -18,16 +18,11 @@ const MAX_CELLS: usize = 12;
 pub struct Settings {
     /// How long differing cells are probed again before the step fails.
     pub converge: Duration,
-    /// Whether the kernel can carry SCTP (without it, SCTP cells are judged by the
-    /// model only, as upstream skips [Feature:SCTPConnectivity]).
-    pub sctp: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub failures: Vec<String>,
-    /// Matrices not measured with packets (SCTP without kernel support).
-    pub model_only: usize,
     pub probes: usize,
 }
 
@@ -58,7 +53,6 @@ pub async fn run(live: &mut Live, prober: &Prober, case: &Case, settings: &Setti
             None
         }
     };
-    let mut skipped_sctp = 0;
     for (i, step) in case.steps.iter().enumerate() {
         let n = i + 1;
         for action in &step.actions {
@@ -94,10 +88,6 @@ pub async fn run(live: &mut Live, prober: &Prober, case: &Case, settings: &Setti
                     Err(e) => out.failures.push(format!("step {n} model: {e}")),
                 }
             }
-            if probe.protocol == Protocol::Sctp && !settings.sctp {
-                skipped_sctp += 1;
-                continue;
-            }
             out.probes += 1;
             match measure(live, prober, probe, settings.converge).await {
                 Ok(cells) if cells.is_empty() => {}
@@ -105,10 +95,6 @@ pub async fn run(live: &mut Live, prober: &Prober, case: &Case, settings: &Setti
                 Err(e) => out.failures.push(format!("step {n} {}/{}: {e}", probe.protocol.as_str(), probe.port)),
             }
         }
-    }
-    if skipped_sctp > 0 {
-        tracing::warn!(case = %case.name, matrices = skipped_sctp, "SCTP matrices judged by the model only: this kernel has no SCTP");
-        out.model_only += skipped_sctp;
     }
     out
 }

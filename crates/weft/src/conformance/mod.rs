@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use weft_policy::corpus::Corpus;
-use weft_policy::{PodKey, Protocol};
+use weft_policy::PodKey;
 
 #[derive(Subcommand, Debug)]
 pub enum ConformanceCmd {
@@ -86,23 +86,18 @@ async fn interrupted() -> &'static str {
 async fn run_cases(cluster: &mut local_cluster::LocalCluster, corpus: &Corpus, args: &NetpolArgs) -> Result<(usize, usize)> {
     let started = Instant::now();
     let client = cluster.client(Duration::from_secs(60)).await?;
-    let sctp = weft_agnhost::sctp::kernel_supports_sctp();
-    if !sctp {
-        tracing::warn!("this kernel has no SCTP: SCTP matrices are judged by the pure model only");
-    }
     let mut live = live::Live::new(client.clone(), &corpus.model)?;
     live.reset().await?;
     let prober = probe::Prober::new(client, args.jobs);
-    wait_for_servers(&live, &prober, sctp).await?;
+    wait_for_servers(&live, &prober).await?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "the model is up and every pair connects");
-    let settings = case::Settings { converge: Duration::from_secs(args.converge_secs), sctp };
-    let (mut passed, mut failed, mut model_only) = (0, 0, 0);
+    let settings = case::Settings { converge: Duration::from_secs(args.converge_secs) };
+    let (mut passed, mut failed) = (0, 0);
     for c in corpus.selected(args.only.as_deref()) {
         let t = Instant::now();
         let outcome = case::run(&mut live, &prober, c, &settings).await;
         println!("{}", outcome.line(&c.name));
         let _ = std::io::stdout().flush();
-        model_only += outcome.model_only;
         tracing::info!(case = %c.name, ok = outcome.failures.is_empty(), probes = outcome.probes, elapsed_ms = t.elapsed().as_millis() as u64, "case done");
         if outcome.failures.is_empty() {
             passed += 1;
@@ -114,18 +109,15 @@ async fn run_cases(cluster: &mut local_cluster::LocalCluster, corpus: &Corpus, a
             }
         }
     }
-    if model_only > 0 {
-        tracing::warn!(matrices = model_only, "SCTP matrices were judged by the pure model only: this kernel has no SCTP (load the sctp module to probe them)");
-    }
     tracing::info!(elapsed_s = started.elapsed().as_secs(), passed, failed, "done");
     Ok((passed, failed))
 }
 
 /// As upstream's waitForHTTPServers: every pair of model pods connects on every
 /// (port, protocol) the pods serve, within 10 tries, before the first case.
-async fn wait_for_servers(live: &live::Live, prober: &probe::Prober, sctp: bool) -> Result<()> {
+async fn wait_for_servers(live: &live::Live, prober: &probe::Prober) -> Result<()> {
     let pods: Vec<PodKey> = live.world.pods.keys().cloned().collect();
-    for (port, protocol) in live.serve.iter().copied().filter(|(_, p)| sctp || *p != Protocol::Sctp) {
+    for (port, protocol) in live.serve.iter().copied() {
         let mut todo = Vec::new();
         for s in &pods {
             for d in pods.iter().filter(|d| *d != s) {

@@ -1,7 +1,12 @@
 //! Probes as upstream makes them: `/agnhost connect <service-ip>:<port> --timeout=1s
-//! --protocol=<p>` exec'd through the API (pods/exec, the path `kubectl exec` takes) in
-//! the source pod's first container; exit code 0 is "connected". Many at once: a
-//! denied cell costs its whole 1 s timeout, so concurrency is what makes a matrix fast.
+//! --protocol=<p>` run in the source pod's first container, through the API's
+//! pods/exec (the path `kubectl exec` takes); exit code 0 is "connected".
+//!
+//! A denied cell costs its whole 1 s timeout and an exec costs a TLS hop to the API
+//! server and another to the node, so the cells of one source pod go in one exec: a
+//! shell in the container runs each cell's `agnhost connect` at once (agnhost is weft
+//! itself, whose binary the container sees at the same path) and prints each exit
+//! code. Several sources are probed concurrently.
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -39,6 +44,8 @@ impl Attempt {
 pub struct Prober {
     client: kube::Client,
     pub jobs: usize,
+    /// weft's binary, which is `/agnhost` inside pods.
+    weft: String,
 }
 
 /// How long one exec may take before it counts as failed to run (not as denied).
@@ -48,56 +55,89 @@ const EXEC_TRIES: usize = 3;
 
 impl Prober {
     pub fn new(client: kube::Client, jobs: usize) -> Prober {
-        Prober { client, jobs: jobs.max(1) }
+        let weft = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "weft".into());
+        Prober { client, jobs: jobs.max(1), weft }
     }
 
-    /// Whether the connection succeeded; Err if the exec itself could not run.
-    pub async fn connect(&self, a: &Attempt) -> Result<bool, String> {
+    /// Runs every attempt, one exec per source pod, `jobs` sources at a time; results
+    /// by (src, dst).
+    pub async fn run_all(&self, attempts: Vec<Attempt>) -> BTreeMap<(PodKey, PodKey), Result<bool, String>> {
+        let mut by_src: BTreeMap<(PodKey, String), Vec<Attempt>> = BTreeMap::new();
+        for a in attempts {
+            by_src.entry((a.src.clone(), a.container.clone())).or_default().push(a);
+        }
+        let results: Vec<Vec<((PodKey, PodKey), Result<bool, String>)>> = futures::stream::iter(by_src.into_values())
+            .map(|batch| async move {
+                let r = self.connect_batch(&batch).await;
+                batch.into_iter().zip(r).map(|(a, r)| ((a.src, a.dst), r)).collect()
+            })
+            .buffer_unordered(self.jobs)
+            .collect()
+            .await;
+        results.into_iter().flatten().collect()
+    }
+
+    /// Every attempt of one source (same pod and container) in one exec; a batch whose
+    /// exec fails to run is tried again, then each of its cells reports why.
+    async fn connect_batch(&self, batch: &[Attempt]) -> Vec<Result<bool, String>> {
+        let Some(first) = batch.first() else { return vec![] };
         let mut last = String::new();
         for _ in 0..EXEC_TRIES {
-            match tokio::time::timeout(EXEC_LIMIT, self.exec_once(a)).await {
-                Ok(Ok(connected)) => return Ok(connected),
+            match tokio::time::timeout(EXEC_LIMIT, self.exec_batch(batch)).await {
+                Ok(Ok(codes)) => return codes,
                 Ok(Err(e)) => last = e,
                 Err(_) => last = format!("no answer within {EXEC_LIMIT:?}"),
             }
-            tracing::debug!(src = %a.src, dst = %a.dst, error = %last, "exec failed; trying again");
+            tracing::debug!(src = %first.src, cells = batch.len(), error = %last, "exec failed; trying again");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(format!("exec in {} ({}) failed: {last}", a.src, a.container))
+        batch.iter().map(|a| Err(format!("exec in {} ({}) failed: {last}", a.src, a.container))).collect()
     }
 
-    async fn exec_once(&self, a: &Attempt) -> Result<bool, String> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &a.src.namespace);
-        let params = AttachParams::default().container(a.container.clone()).stdin(false).stdout(false).stderr(true);
-        let mut p = pods.exec(&a.src.name, a.command(), &params).await.map_err(|e| e.to_string())?;
-        let mut stderr = String::new();
-        if let Some(mut s) = p.stderr() {
-            let _ = s.read_to_string(&mut stderr).await;
+    async fn exec_batch(&self, batch: &[Attempt]) -> Result<Vec<Result<bool, String>>, String> {
+        let first = &batch[0];
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &first.src.namespace);
+        let params = AttachParams::default().container(first.container.clone()).stdin(false).stdout(true).stderr(false);
+        let mut p = pods.exec(&first.src.name, batch_command(&self.weft, batch), &params).await.map_err(|e| e.to_string())?;
+        let mut stdout = String::new();
+        if let Some(mut s) = p.stdout() {
+            let _ = s.read_to_string(&mut stdout).await;
         }
         let status = p.take_status().ok_or("no status channel")?.await;
         let _ = p.join().await;
         match status {
-            Some(s) if s.status.as_deref() == Some("Success") => Ok(true),
-            Some(s) if s.reason.as_deref() == Some("NonZeroExitCode") => {
-                tracing::trace!(src = %a.src, dst = %a.dst, protocol = a.protocol.as_str(), port = a.port, stderr = stderr.trim(), "not connected");
-                Ok(false)
+            Some(s) if s.status.as_deref() == Some("Success") => {}
+            Some(s) => return Err(format!("the probe shell ended with {:?}: {}", s.reason, s.message.unwrap_or_default())),
+            None => return Err("exec ended without a status".into()),
+        }
+        Ok(parse_codes(&stdout, batch.len()))
+    }
+}
+
+/// `sh -c` running each attempt's `agnhost connect` in the background and printing
+/// `<index> <exit code>` as each ends.
+pub fn batch_command(weft: &str, batch: &[Attempt]) -> Vec<String> {
+    let mut script = String::new();
+    for (i, a) in batch.iter().enumerate() {
+        let args: Vec<String> = a.command()[1..].to_vec();
+        script.push_str(&format!("( '{weft}' agnhost {} >/dev/null 2>&1; echo \"{i} $?\" ) &\n", args.join(" ")));
+    }
+    script.push_str("wait\n");
+    vec!["sh".into(), "-c".into(), script]
+}
+
+/// Each attempt's result from the shell's `<index> <exit code>` lines.
+pub fn parse_codes(out: &str, n: usize) -> Vec<Result<bool, String>> {
+    let mut codes: Vec<Result<bool, String>> = (0..n).map(|_| Err("the probe printed no exit code".to_string())).collect();
+    for line in out.lines() {
+        let mut w = line.split_whitespace();
+        if let (Some(Ok(i)), Some(Ok(code))) = (w.next().map(str::parse::<usize>), w.next().map(str::parse::<i32>)) {
+            if i < n {
+                codes[i] = Ok(code == 0);
             }
-            Some(s) => Err(format!("exec ended with {:?}: {}", s.reason, s.message.unwrap_or_default())),
-            None => Err("exec ended without a status".into()),
         }
     }
-
-    /// Runs every attempt, `jobs` at a time; results by (src, dst).
-    pub async fn run_all(&self, attempts: Vec<Attempt>) -> BTreeMap<(PodKey, PodKey), Result<bool, String>> {
-        futures::stream::iter(attempts)
-            .map(|a| async move {
-                let r = self.connect(&a).await;
-                ((a.src, a.dst), r)
-            })
-            .buffer_unordered(self.jobs)
-            .collect()
-            .await
-    }
+    codes
 }
 
 #[cfg(test)]
@@ -115,5 +155,16 @@ mod tests {
             port: 81,
         };
         assert_eq!(a.command(), ["/agnhost", "connect", "[fd00:10:96::a]:81", "--timeout=1s", "--protocol=sctp"]);
+        let cmd = batch_command("/opt/weft", &[a.clone(), a]);
+        assert_eq!(cmd[..2], ["sh", "-c"]);
+        assert_eq!(cmd[2], "( '/opt/weft' agnhost connect [fd00:10:96::a]:81 --timeout=1s --protocol=sctp >/dev/null 2>&1; echo \"0 $?\" ) &\n( '/opt/weft' agnhost connect [fd00:10:96::a]:81 --timeout=1s --protocol=sctp >/dev/null 2>&1; echo \"1 $?\" ) &\nwait\n");
+    }
+
+    #[test]
+    fn exit_codes_come_back_by_index_and_a_missing_one_is_an_error() {
+        let got = parse_codes("1 1\n0 0\nnoise\n", 3);
+        assert_eq!(got[0], Ok(true));
+        assert_eq!(got[1], Ok(false));
+        assert!(got[2].is_err());
     }
 }
