@@ -264,9 +264,11 @@ fn the_kubelet_endpoint_is_reported_listed_and_refuses_anonymous_callers() {
     let admin = c.sh(&format!("curl -s -w ' %{{http_code}}' --cacert {p}/ca.crt --cert {p}/admin.crt --key {p}/admin.key https://{ip}:10250/containerLogs/default/x/c", p = pki.display()));
     assert_eq!(String::from_utf8_lossy(&admin.stdout), "pod \"x\" does not exist 404");
     let discovery = c.ok(&["get", "--raw", "/api/v1"]);
-    assert!(discovery.contains(r#""name":"pods/log""#) && discovery.contains(r#""name":"pods/exec""#), "{discovery}");
+    assert!(["pods/log", "pods/exec", "pods/attach"].iter().all(|s| discovery.contains(&format!(r#""name":"{s}""#))), "{discovery}");
     let attach = c.kubectl(&["get", "--raw", "/api/v1/namespaces/default/pods/x/attach"]);
-    assert!(err(&attach).contains("pods/attach is not supported by weft's local runtime"), "{}", err(&attach));
+    assert!(err(&attach).contains(r#"pods "x" not found"#), "{}", err(&attach));
+    let forward = c.kubectl(&["get", "--raw", "/api/v1/namespaces/default/pods/x/portforward"]);
+    assert!(err(&forward).contains("pods/portforward is not supported by weft's local runtime"), "{}", err(&forward));
 }
 
 /// "Testing Pod-to-Pod Communication" from the seeds, as written: nginx and a busybox
