@@ -1,7 +1,10 @@
 //! Compile time of the NetworkPolicy model at the scale: 10,000 pods and 1,000
 //! policies of realistic shapes, all on one node, then spread over 100 nodes (compiling
 //! one of them). Prints the time of a full compile and of the recompile after one
-//! policy change, one pod label change and one namespace label change.
+//! policy change, one pod label change and one namespace label change. Then, as root
+//! (in a network namespace of its own), compile + apply into the kernel, with all 10,000
+//! pods on one node and over 100 nodes: the first sync, and one policy or one pod label
+//! change end to end.
 //!
 //!     cargo run --release -p weft-policy --example compile_bench
 
@@ -89,20 +92,61 @@ fn rounds(label: &str, c: &mut Cluster, node: &str, mut change: impl FnMut(&mut 
     );
 }
 
-fn run(nodes: usize) {
-    let (mut c, load) = timed(|| {
-        let mut c = Cluster::new();
-        for ns in 0..NAMESPACES {
-            c.set_namespace(&format!("ns-{ns}"), ns_labels(ns, 0));
-            for j in 0..PODS_PER_NAMESPACE {
-                c.set_pod(pod(ns, j, nodes));
-            }
-            for k in 0..10 {
-                c.apply_policy(&policy(ns, k, 0)).unwrap();
-            }
+fn build(nodes: usize) -> Cluster {
+    let mut c = Cluster::new();
+    for ns in 0..NAMESPACES {
+        c.set_namespace(&format!("ns-{ns}"), ns_labels(ns, 0));
+        for j in 0..PODS_PER_NAMESPACE {
+            c.set_pod(pod(ns, j, nodes));
         }
-        c
+        for k in 0..10 {
+            c.apply_policy(&policy(ns, k, 0)).unwrap();
+        }
+    }
+    c
+}
+
+/// Compile + apply into a node's netns (all 10,000 pods local when `nodes` is 1): the
+/// first sync, then one policy change and one pod label change, each from the model
+/// change to the kernel.
+fn apply_at_scale(nodes: usize) {
+    weft_testns::run("policy_compile_apply_bench", |t| {
+        let ns = weft_kernel::Netns::create(&t.dir().join("node")).unwrap();
+        let mut c = build(nodes);
+        let mut ap = weft_policy::apply::PolicyApplier::open(&ns).unwrap();
+        let (plan, compile) = timed(|| c.compile_node("n0"));
+        let (r, apply) = timed(|| ap.apply(&plan).unwrap());
+        println!("compile + apply into the kernel, 10,000 pods and 1,000 policies on {nodes} node(s), node n0:");
+        println!("  first sync: compile {} + apply {} = {} (weight {}, {} transactions)", ms(compile), ms(apply), ms(compile + apply), r.weight, r.transactions);
+        let mut end_to_end = |label: &str, change: &mut dyn FnMut(&mut Cluster, usize)| {
+            let mut took: Vec<Duration> = (0..ROUNDS)
+                .map(|i| {
+                    let t = Instant::now();
+                    change(&mut c, i);
+                    let plan = c.compile_node("n0");
+                    ap.apply(&plan).unwrap();
+                    t.elapsed()
+                })
+                .collect();
+            took.sort();
+            println!("  {label:<34} model + compile + apply median {:>10}, min {:>10}", ms(took[ROUNDS / 2]), ms(took[0]));
+        };
+        end_to_end("one policy changed:", &mut |c, i| c.apply_policy(&policy(42, 3, (i % 2 + 1) as u16)).unwrap());
+        end_to_end("one pod's labels changed:", &mut |c, i| {
+            let mut p = pod(17, 2, nodes);
+            if i % 2 == 0 {
+                p.labels.insert("app".into(), "app-5".into());
+            }
+            c.set_pod(p);
+        });
+        drop(ap);
+        drop(ns);
+        weft_kernel::Netns::remove(&t.dir().join("node")).unwrap();
     });
+}
+
+fn run(nodes: usize) {
+    let (mut c, load) = timed(|| build(nodes));
     let node = "n0";
     let (plan, full) = timed(|| c.compile_node(node));
     let entries: usize = plan.groups.values().map(|g| g.any.len() + g.ports.len()).sum();
@@ -140,4 +184,6 @@ fn ns_labels(ns: usize, variant: usize) -> BTreeMap<String, String> {
 fn main() {
     run(1);
     run(100);
+    apply_at_scale(1);
+    apply_at_scale(100);
 }
