@@ -183,13 +183,22 @@ fn incremental(old: &NodePlan, new: &NodePlan) -> Result<(Objects, Objects), Str
     let changed = |u: &&(Dir, GroupId)| old.groups.get(&u.1) != new.groups.get(&u.1);
     let only_old: BTreeSet<(Dir, GroupId)> = ou.iter().filter(|u| !nu.contains(u) || changed(u)).copied().collect();
     let only_new: BTreeSet<(Dir, GroupId)> = nu.iter().filter(|u| !ou.contains(u) || changed(u)).copied().collect();
-    let side = |p: &NodePlan, which: &BTreeSet<(Dir, GroupId)>| -> Result<Objects, String> {
+    // Verdict-map entries that are the same on both sides and point at a group that
+    // did not change make no difference to the diff: only the others are rendered, so a
+    // change costs what it touches, not the node's pod count.
+    let rewritten: BTreeSet<GroupId> = only_old.iter().chain(&only_new).map(|u| u.1).filter(|g| old.groups.get(g) != new.groups.get(g)).collect();
+    let differing = |a: &NodePlan, b: &NodePlan| NodePlan {
+        egress: a.egress.iter().filter(|(ip, g)| b.egress.get(ip) != Some(g) || rewritten.contains(g)).map(|(ip, g)| (*ip, *g)).collect(),
+        ingress: a.ingress.iter().filter(|(ip, g)| b.ingress.get(ip) != Some(g) || rewritten.contains(g)).map(|(ip, g)| (*ip, *g)).collect(),
+        groups: Default::default(),
+    };
+    let side = |p: &NodePlan, entries: &NodePlan, which: &BTreeSet<(Dir, GroupId)>| -> Result<Objects, String> {
         let mut o = render::skeleton();
-        o.extend(render::vmap_elements(p));
+        o.extend(render::vmap_elements(entries));
         o.extend(render::groups(p, which)?);
         Ok(o)
     };
-    Ok((side(old, &only_old)?, side(new, &only_new)?))
+    Ok((side(old, &differing(old, new), &only_old)?, side(new, &differing(new, old), &only_new)?))
 }
 
 #[cfg(test)]
