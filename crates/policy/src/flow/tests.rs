@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::{Labels, PodInfo, PodKey};
+use std::time::UNIX_EPOCH;
 
 fn key(src: &str, dst: &str, protocol: u8, sport: u16, dport: u16) -> FlowKey {
     FlowKey { src: src.parse().unwrap(), dst: dst.parse().unwrap(), protocol, src_port: Some(sport), dst_port: Some(dport) }

@@ -27,36 +27,6 @@ pub const REPLAY: Duration = Duration::from_secs(10);
 /// How long the exit status may take to reach the pod's status after the output ends.
 const STATUS_WAIT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Default, PartialEq)]
-pub struct AttachOptions {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
-    pub tty: bool,
-}
-
-/// PodAttachOptions from the query, checked as the kubelet checks them.
-pub fn parse_query(pairs: &[(String, String)]) -> Result<AttachOptions, String> {
-    let mut o = AttachOptions::default();
-    let on = |v: &str| matches!(v, "1" | "true" | "True");
-    for (k, v) in pairs {
-        match k.as_str() {
-            "input" | "stdin" => o.stdin = on(v),
-            "output" | "stdout" => o.stdout = on(v),
-            "error" | "stderr" => o.stderr = on(v),
-            "tty" => o.tty = on(v),
-            _ => {}
-        }
-    }
-    if !o.stdin && !o.stdout && !o.stderr {
-        return Err("you must specify at least 1 of stdin, stdout, stderr".into());
-    }
-    if o.tty {
-        o.stderr = false;
-    }
-    Ok(o)
-}
-
 fn container_status<'a>(pod: &'a Pod, container: &str) -> Option<&'a k8s_openapi::api::core::v1::ContainerStatus> {
     let st = pod.status.as_ref()?;
     st.container_statuses.iter().flatten().chain(st.init_container_statuses.iter().flatten()).find(|s| s.name == container)
@@ -92,7 +62,7 @@ pub fn replay_from(started: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTi
 
 pub async fn handle(k: &Kubelet, ns: &str, name: &str, container: &str, mut req: Request<Incoming>) -> Response<Body> {
     let Some(pod) = k.pods.get(ns, name) else { return text(StatusCode::NOT_FOUND, "pod does not exist") };
-    let opts = match parse_query(&super::query_pairs(req.uri().query())) {
+    let opts = match super::exec::parse_streams(&super::query_pairs(req.uri().query())) {
         Ok(o) => o,
         Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
     };
@@ -186,9 +156,10 @@ mod tests {
 
     #[test]
     fn attach_options_need_a_stream_and_a_terminal_has_one_output() {
-        let o = parse_query(&super::super::query_pairs(Some("stdin=true&stdout=true&stderr=true&tty=true"))).unwrap();
+        let parse = |q| super::super::exec::parse_streams(&super::super::query_pairs(Some(q)));
+        let o = parse("stdin=true&stdout=true&stderr=true&tty=true").unwrap();
         assert!(o.stdin && o.stdout && o.tty && !o.stderr);
-        assert!(parse_query(&super::super::query_pairs(Some("tty=1"))).unwrap_err().contains("at least 1 of stdin"));
+        assert!(parse("tty=1").unwrap_err().contains("at least 1 of stdin"));
     }
 
     #[test]

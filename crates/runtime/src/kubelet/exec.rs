@@ -25,11 +25,21 @@ pub struct ExecOptions {
 
 /// PodExecOptions from the query, checked as the kubelet checks them.
 pub fn parse_query(pairs: &[(String, String)]) -> Result<ExecOptions, String> {
+    let mut o = parse_streams(pairs)?;
+    o.command = pairs.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+    if o.command.is_empty() {
+        return Err("you must specify at least 1 command".into());
+    }
+    Ok(o)
+}
+
+/// The streams of an exec or attach (stdin, stdout, stderr, tty), checked as the
+/// kubelet checks them; `command` is left empty.
+pub fn parse_streams(pairs: &[(String, String)]) -> Result<ExecOptions, String> {
     let mut o = ExecOptions::default();
     let on = |v: &str| matches!(v, "1" | "true" | "True");
     for (k, v) in pairs {
         match k.as_str() {
-            "command" => o.command.push(v.clone()),
             "input" | "stdin" => o.stdin = on(v),
             "output" | "stdout" => o.stdout = on(v),
             "error" | "stderr" => o.stderr = on(v),
@@ -39,9 +49,6 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<ExecOptions, String> {
     }
     if !o.stdin && !o.stdout && !o.stderr {
         return Err("you must specify at least 1 of stdin, stdout, stderr".into());
-    }
-    if o.command.is_empty() {
-        return Err("you must specify at least 1 command".into());
     }
     // A terminal has one output stream.
     if o.tty {

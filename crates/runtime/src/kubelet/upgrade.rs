@@ -19,7 +19,9 @@ fn header_values(req: &Request<Incoming>, name: header::HeaderName) -> impl Iter
     req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok())
 }
 
-/// Checks the request's upgrade headers (`what` names the operation in errors).
+/// Checks the request's upgrade headers (`what` names the operation in errors). The
+/// error is the answer to send as it is, made once per request.
+#[allow(clippy::result_large_err)]
 pub fn accept(req: &mut Request<Incoming>, what: &str) -> Result<Upgrade, Response<Body>> {
     let upgrade = header_values(req, header::UPGRADE).collect::<Vec<_>>().join(",").to_ascii_lowercase();
     if !upgrade.split(',').any(|u| u.trim() == "websocket") {
