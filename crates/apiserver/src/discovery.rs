@@ -105,11 +105,11 @@ pub fn serve(api: &Api, group: Option<&str>, version: Option<&str>, legacy: bool
                 }
                 if g.is_empty() && i.plural == "pods" {
                     subs.insert("binding", ("Binding", vec!["create"], None));
-                    // Streamed from the pod's node (pod_streams); portforward is not
-                    // served by weft's local runtime, so not listed.
+                    // Streamed from the pod's node (pod_streams).
                     subs.insert("log", ("Pod", vec!["get"], None));
                     subs.insert("exec", ("PodExecOptions", vec!["create", "get"], None));
                     subs.insert("attach", ("PodAttachOptions", vec!["create", "get"], None));
+                    subs.insert("portforward", ("PodPortForwardOptions", vec!["create", "get"], None));
                 }
                 for (sub, (kind, verbs, gv)) in subs {
                     let mut r = json!({"name": format!("{}/{sub}", i.plural), "singularName": "", "namespaced": i.namespaced, "kind": kind, "verbs": verbs});

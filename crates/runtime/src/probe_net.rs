@@ -34,7 +34,7 @@ pub async fn connect(ns: Option<&Netns>, addr: SocketAddr) -> std::io::Result<Tc
 }
 
 /// Go's wording for a dial error: "dial tcp 10.244.1.5:81: connect: connection refused".
-fn dial_error(addr: SocketAddr, e: &std::io::Error) -> String {
+pub(crate) fn dial_error(addr: SocketAddr, e: &std::io::Error) -> String {
     let why = match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
         std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),

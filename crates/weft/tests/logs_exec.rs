@@ -3,10 +3,8 @@
 //! through the log shims, commands run inside the pod over WebSocket.
 
 mod common;
-use common::Cluster;
-use std::io::{BufRead, BufReader};
+use common::{lines_of, Cluster};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const AGNHOST: &str = "registry.k8s.io/e2e-test-images/agnhost:2.52";
@@ -92,20 +90,6 @@ fn kubectl_logs_shows_both_streams_with_tail_timestamps_and_limits() {
     c.eventually(20, "the waiting reason", || c.ok(&["get", "pod", "redis", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason}"]) == "ImageNotSupported");
     let waiting = c.kubectl(&["logs", "redis"]);
     assert!(err(&waiting).contains(r#"container "c" in pod "redis" is waiting to start: ImageNotSupported"#), "{}", err(&waiting));
-}
-
-/// Lines of a child's stdout, as they arrive.
-fn lines_of(child: &mut std::process::Child) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(l).is_err() {
-                return;
-            }
-        }
-    });
-    rx
 }
 
 #[test]
@@ -264,11 +248,11 @@ fn the_kubelet_endpoint_is_reported_listed_and_refuses_anonymous_callers() {
     let admin = c.sh(&format!("curl -s -w ' %{{http_code}}' --cacert {p}/ca.crt --cert {p}/admin.crt --key {p}/admin.key https://{ip}:10250/containerLogs/default/x/c", p = pki.display()));
     assert_eq!(String::from_utf8_lossy(&admin.stdout), "pod \"x\" does not exist 404");
     let discovery = c.ok(&["get", "--raw", "/api/v1"]);
-    assert!(["pods/log", "pods/exec", "pods/attach"].iter().all(|s| discovery.contains(&format!(r#""name":"{s}""#))), "{discovery}");
+    assert!(["pods/log", "pods/exec", "pods/attach", "pods/portforward"].iter().all(|s| discovery.contains(&format!(r#""name":"{s}""#))), "{discovery}");
     let attach = c.kubectl(&["get", "--raw", "/api/v1/namespaces/default/pods/x/attach"]);
     assert!(err(&attach).contains(r#"pods "x" not found"#), "{}", err(&attach));
     let forward = c.kubectl(&["get", "--raw", "/api/v1/namespaces/default/pods/x/portforward"]);
-    assert!(err(&forward).contains("pods/portforward is not supported by weft's local runtime"), "{}", err(&forward));
+    assert!(err(&forward).contains(r#"pods "x" not found"#), "{}", err(&forward));
 }
 
 /// "Testing Pod-to-Pod Communication" from the seeds, as written: nginx and a busybox

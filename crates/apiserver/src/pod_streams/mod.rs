@@ -1,8 +1,9 @@
 //! The pod subresources that stream from the node: `pods/log` (a GET proxied to the
 //! kubelet's containerLogs, streamed back) and `pods/exec` (the upgrade proxied to
 //! the kubelet's exec and then relayed byte for byte, as kube-apiserver's
-//! UpgradeAwareHandler does), and `pods/attach` the same way. `pods/portforward` is
-//! refused with a clear message: weft's local runtime does not do it.
+//! UpgradeAwareHandler does), and `pods/attach` and `pods/portforward` the same way
+//! (port-forward's WebSocket carries SPDY, which the kubelet speaks, so the bytes
+//! pass through unchanged).
 
 // ApiError is this crate's error, returned by value as everywhere else in it.
 #![allow(clippy::result_large_err)]
@@ -33,9 +34,8 @@ pub async fn serve(api: &Api, ns: &str, name: &str, subresource: &str, req: Requ
     let result = match subresource {
         "log" if matches!(*req.method(), Method::GET) => log(api, ns, name, req).await,
         "log" => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {} pods/log", req.method()))),
-        "exec" | "attach" if matches!(*req.method(), Method::GET | Method::POST) => stream(api, ns, name, subresource, req).await,
-        "exec" | "attach" => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {} pods/{subresource}", req.method()))),
-        _ => Err(ApiError::bad_request("pods/portforward is not supported by weft's local runtime: reach the pod at its IP (pod IPs are routed from the host side), or expose it with a NodePort Service")),
+        "exec" | "attach" | "portforward" if matches!(*req.method(), Method::GET | Method::POST) => stream(api, ns, name, subresource, req).await,
+        _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource: {} pods/{subresource}", req.method()))),
     };
     result.unwrap_or_else(|e| error_response(&e))
 }
@@ -95,14 +95,23 @@ async fn backend_error(resp: Response<Incoming>) -> ApiError {
 /// are set again for an upgrade).
 const HOP_BY_HOP: [&str; 10] = ["connection", "upgrade", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "host", "authorization"];
 
-/// `pods/exec` and `pods/attach`: the upgrade proxied to the kubelet's `exec` or
-/// `attach`, then relayed byte for byte.
+/// Where on the kubelet a streaming subresource goes: `exec` and `attach` name the
+/// container and pass the checked options; `portForward` passes the query as it is.
+fn kubelet_path(pod: &Value, ns: &str, name: &str, subresource: &str, req: &Request<Incoming>) -> Result<String, ApiError> {
+    if subresource == "portforward" {
+        return Ok(format!("/portForward/{ns}/{name}{}", req.uri().query().map(|q| format!("?{q}")).unwrap_or_default()));
+    }
+    let opts = options::exec_request(&query_pairs(req))?;
+    let container = options::choose_container(pod, opts.container.as_deref())?;
+    Ok(format!("/{subresource}/{ns}/{name}/{container}?{}", options::encode(&opts.kubelet_query)))
+}
+
+/// `pods/exec`, `pods/attach` and `pods/portforward`: the upgrade proxied to the
+/// kubelet's `exec`, `attach` or `portForward`, then relayed byte for byte.
 async fn stream(api: &Api, ns: &str, name: &str, subresource: &str, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let opts = options::exec_request(&query_pairs(&req))?;
     let pod = pod(api, ns, name)?;
-    let container = options::choose_container(&pod, opts.container.as_deref())?;
+    let path = kubelet_path(&pod, ns, name, subresource, &req)?;
     let Some((addr, client)) = kubelet_of(api, &pod)? else { return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned"))) };
-    let path = format!("/{subresource}/{ns}/{name}/{container}?{}", options::encode(&opts.kubelet_query));
     let mut up = Request::builder().method(req.method().clone()).uri(path);
     for (k, v) in req.headers() {
         if !HOP_BY_HOP.contains(&k.as_str()) && k != header::CONTENT_LENGTH {
@@ -128,16 +137,16 @@ async fn stream(api: &Api, ns: &str, name: &str, subresource: &str, mut req: Req
         out = out.header(k, v);
     }
     let backend_upgrade = hyper::upgrade::on(resp);
-    let target = format!("{ns}/{name}/{container}");
+    let target = format!("{subresource} {ns}/{name}");
     tokio::spawn(async move {
         let (client_io, backend_io) = match tokio::join!(client_upgrade, backend_upgrade) {
             (Ok(c), Ok(b)) => (c, b),
-            (c, b) => return tracing::debug!(%target, client = ?c.err(), backend = ?b.err(), "exec/attach: an upgrade did not complete"),
+            (c, b) => return tracing::debug!(%target, client = ?c.err(), backend = ?b.err(), "pod stream: an upgrade did not complete"),
         };
         let (mut c, mut b) = (TokioIo::new(client_io), TokioIo::new(backend_io));
         match tokio::io::copy_bidirectional(&mut c, &mut b).await {
-            Ok((up, down)) => tracing::debug!(%target, up, down, "exec/attach stream ended"),
-            Err(e) => tracing::debug!(%target, %e, "exec/attach stream ended"),
+            Ok((up, down)) => tracing::debug!(%target, up, down, "pod stream ended"),
+            Err(e) => tracing::debug!(%target, %e, "pod stream ended"),
         }
     });
     Ok(out.body(crate::http::full(Bytes::new())).expect("valid response"))

@@ -1,14 +1,16 @@
 //! The kubelet's HTTPS endpoint, local mode's counterpart of the kubelet server on
-//! port 10250: `containerLogs`, `exec` and `attach`, which the API server's `pods/log`,
-//! `pods/exec` and `pods/attach` proxy to. It listens on the node's InternalIP inside the node's network
+//! port 10250: `containerLogs`, `exec`, `attach` and `portForward`, which the API
+//! server's `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` proxy to. It listens on the node's InternalIP inside the node's network
 //! namespace, serves a certificate from the cluster CA, and only answers clients with
 //! a certificate from that CA that names the API server (or a cluster admin).
 
 mod attach;
 mod exec;
 mod logs;
+mod portforward;
 mod pty;
 pub mod remotecommand;
+mod spdy;
 mod tls;
 mod upgrade;
 
@@ -127,7 +129,7 @@ async fn route(k: &Kubelet, req: Request<Incoming>, user: Option<&tls::User>) ->
         (http::Method::GET, ["containerLogs", ns, pod, container]) => logs::handle(k, ns, pod, container, req.uri().query()).await,
         (http::Method::GET | http::Method::POST, ["exec", ns, pod, container]) => exec::handle(k, ns, pod, container, req).await,
         (http::Method::GET | http::Method::POST, ["attach", ns, pod, container]) => attach::handle(k, ns, pod, container, req).await,
-        (_, ["portForward", ..]) => text(StatusCode::BAD_REQUEST, "portForward is not supported by weft's local runtime: reach the pod at its IP, or expose it with a NodePort Service"),
+        (http::Method::GET | http::Method::POST, ["portForward", ns, pod]) => portforward::handle(k, ns, pod, req).await,
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
     };
     tracing::debug!(node = %k.cfg.name, %path, status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "kubelet request");

@@ -30,20 +30,16 @@ pub enum Protocol {
     V5,
 }
 
-impl Protocol {
-    pub const SUPPORTED: [Protocol; 2] = [Protocol::V5, Protocol::V4];
+impl super::upgrade::Subprotocol for Protocol {
+    fn supported() -> Vec<Protocol> {
+        vec![Protocol::V5, Protocol::V4]
+    }
 
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Protocol::V4 => "v4.channel.k8s.io",
             Protocol::V5 => "v5.channel.k8s.io",
         }
-    }
-
-    /// The best protocol that the client offers (`Sec-WebSocket-Protocol` values).
-    pub fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<Protocol> {
-        let offered: Vec<&str> = offered.into_iter().flat_map(|h| h.split(',')).map(str::trim).collect();
-        Protocol::SUPPORTED.into_iter().find(|p| offered.contains(&p.name()))
     }
 }
 
@@ -224,6 +220,7 @@ async fn feed(mut w: Pin<Box<dyn AsyncWrite + Send>>, mut rx: mpsc::Receiver<Byt
 
 #[cfg(test)]
 mod tests {
+    use super::super::upgrade::Subprotocol;
     use super::*;
     use tokio_tungstenite::tungstenite::protocol::Role;
 

@@ -1,16 +1,29 @@
-//! The WebSocket upgrade that `exec` and `attach` share: the checks the kubelet makes
-//! before switching protocols, and the 101 answer with the negotiated subprotocol.
+//! The WebSocket upgrade that `exec`, `attach` and `portForward` share: the checks the
+//! kubelet makes before switching protocols, and the 101 answer with the negotiated
+//! subprotocol.
 
-use super::remotecommand::Protocol;
 use super::{text, Body};
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
+/// A family of WebSocket subprotocols a handler speaks.
+pub trait Subprotocol: Copy + Sized {
+    /// Every version spoken, best first.
+    fn supported() -> Vec<Self>;
+    fn name(self) -> &'static str;
+
+    /// The best version the client offers (`Sec-WebSocket-Protocol` values).
+    fn negotiate<'a>(offered: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let offered: Vec<&str> = offered.into_iter().flat_map(|h| h.split(',')).map(str::trim).collect();
+        Self::supported().into_iter().find(|p| offered.contains(&p.name()))
+    }
+}
+
 /// An accepted upgrade: answer with [`Upgrade::response`], then await `on_upgrade`.
-pub struct Upgrade {
-    pub protocol: Protocol,
+pub struct Upgrade<P> {
+    pub protocol: P,
     pub on_upgrade: OnUpgrade,
     key: Vec<u8>,
 }
@@ -22,11 +35,12 @@ fn header_values(req: &Request<Incoming>, name: header::HeaderName) -> impl Iter
 /// Checks the request's upgrade headers (`what` names the operation in errors). The
 /// error is the answer to send as it is, made once per request.
 #[allow(clippy::result_large_err)]
-pub fn accept(req: &mut Request<Incoming>, what: &str) -> Result<Upgrade, Response<Body>> {
+pub fn accept<P: Subprotocol>(req: &mut Request<Incoming>, what: &str) -> Result<Upgrade<P>, Response<Body>> {
     let upgrade = header_values(req, header::UPGRADE).collect::<Vec<_>>().join(",").to_ascii_lowercase();
     if !upgrade.split(',').any(|u| u.trim() == "websocket") {
         let msg = if upgrade.contains("spdy") {
-            format!("weft's kubelet streams {what} over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io), not SPDY: use kubectl v1.30 or newer, which tries WebSocket first")
+            let names: Vec<&str> = P::supported().into_iter().map(|p| p.name()).collect();
+            format!("weft's kubelet streams {what} over WebSocket ({}), not SPDY: use kubectl v1.30 or newer, which tries WebSocket first", names.join(", "))
         } else {
             "unable to upgrade: missing upgrade headers in request".to_string()
         };
@@ -36,14 +50,14 @@ pub fn accept(req: &mut Request<Incoming>, what: &str) -> Result<Upgrade, Respon
         return Err(text(StatusCode::BAD_REQUEST, "unable to upgrade: no Sec-WebSocket-Key header"));
     };
     let offered: Vec<String> = header_values(req, header::SEC_WEBSOCKET_PROTOCOL).map(String::from).collect();
-    let Some(protocol) = Protocol::negotiate(offered.iter().map(String::as_str)) else {
-        let supported: Vec<&str> = Protocol::SUPPORTED.iter().map(|p| p.name()).collect();
+    let Some(protocol) = P::negotiate(offered.iter().map(String::as_str)) else {
+        let supported: Vec<&str> = P::supported().into_iter().map(|p| p.name()).collect();
         return Err(text(StatusCode::BAD_REQUEST, format!("requested protocol(s) are not supported: {offered:?}; supports {supported:?}")));
     };
     Ok(Upgrade { protocol, on_upgrade: hyper::upgrade::on(req), key })
 }
 
-impl Upgrade {
+impl<P: Subprotocol> Upgrade<P> {
     /// The 101 answer; the stream is `on_upgrade` once it has been sent.
     pub fn response(&self) -> Response<Body> {
         Response::builder()
