@@ -95,7 +95,7 @@ fn should_serve_a_basic_endpoint_reject_without_endpoints_and_survive_a_restart_
         let r = ap.apply(&st2.flush()).unwrap();
         assert_eq!(r.transactions, 1);
         let rs = nft.ruleset(&layout::table_ref()).unwrap().unwrap();
-        let mut want = layout::skeleton();
+        let mut want = layout::skeleton(st2.node());
         for (k, c) in st2.compiled() {
             want.extend(&ap.objects(k, c));
         }
