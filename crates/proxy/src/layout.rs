@@ -75,6 +75,15 @@ pub fn addr_type(f: Family) -> KeyType {
 pub fn service_ips(f: Family) -> String {
     format!("service-ips{}", suffix(f))
 }
+/// Sets keyed like `no-endpoint-*` of the addresses that reject (nothing serves them): a
+/// set, not a vmap element going to the reject chain, so that adding one does not make
+/// the kernel walk the table's chain graph.
+pub fn reject_services(f: Family) -> String {
+    format!("reject-services{}", suffix(f))
+}
+pub fn reject_nodeports(f: Family) -> String {
+    format!("reject-nodeports{}", suffix(f))
+}
 pub fn no_endpoint_services(f: Family) -> String {
     format!("no-endpoint-services{}", suffix(f))
 }
@@ -124,6 +133,8 @@ pub fn sets() -> Vec<Set> {
         out.push(Set::vmap(&firewall_ips(f), &svc_key));
         out.push(Set::vmap(&service_nodeports(f), &port_key));
         out.push(Set::vmap(&no_endpoint_nodeports(f), &port_key));
+        out.push(Set::new(&reject_services(f), &svc_key));
+        out.push(Set::new(&reject_nodeports(f), &port_key));
         out.push(Set::map(&service_dispatch(f), &svc_key, &[KeyType::Integer32, KeyType::Integer32]));
         out.push(Set::vmap(&balance_by_count(f), &[KeyType::Integer32]));
         out.push(Set::map(&endpoints_dispatched(f), &[KeyType::Integer32, KeyType::Integer32], &[addr_type(f), KeyType::InetService]));
@@ -304,8 +315,10 @@ pub fn skeleton(node: &NodeContext) -> Objects {
         }
     }
     o.chain(Chain::regular(FIREWALL_CHECK), by_key(firewall_ips));
-    o.chain(Chain::regular(SERVICE_ENDPOINTS_CHECK), by_key(no_endpoint_services));
-    o.chain(Chain::regular(NODEPORT_ENDPOINTS_CHECK), by_port(no_endpoint_nodeports));
+    let reject_by_key = [Family::V4, Family::V6].into_iter().map(|f| [guard(f), service_key(f), vec![Expr::in_set(&reject_services(f), Reg::R1), Expr::goto(REJECT_CHAIN)]].concat());
+    let reject_by_port = [Family::V4, Family::V6].into_iter().map(|f| [guard(f), local_not_loopback(f), port_key(), vec![Expr::in_set(&reject_nodeports(f), Reg::R1), Expr::goto(REJECT_CHAIN)]].concat());
+    o.chain(Chain::regular(SERVICE_ENDPOINTS_CHECK), reject_by_key.chain(by_key(no_endpoint_services)).collect());
+    o.chain(Chain::regular(NODEPORT_ENDPOINTS_CHECK), reject_by_port.chain(by_port(no_endpoint_nodeports)).collect());
     o.chain(Chain::regular(REJECT_CHAIN), vec![vec![Expr::reject(Reject::Icmpx(IcmpxCode::PortUnreachable))]]);
     o.chain(Chain::regular(MARK_FOR_MASQUERADE), vec![mark_bits(!MASQ_MARK, MASQ_MARK)]);
     o.chain(

@@ -236,7 +236,11 @@ pub fn service(port: &ServicePort, rules: &ServiceRules, id: u32) -> Objects {
         o.element(&layout::service_ips(f), Element::verdict(service_key(*addr, *proto, *p), verdict(v)));
     }
     for (addr, proto, p, v) in &rules.no_endpoint_ips {
-        o.element(&layout::no_endpoint_services(f), Element::verdict(service_key(*addr, *proto, *p), verdict(v)));
+        let key = service_key(*addr, *proto, *p);
+        match v {
+            Verdict::Reject => o.element(&layout::reject_services(f), Element::new(key)),
+            v => o.element(&layout::no_endpoint_services(f), Element::verdict(key, verdict(v))),
+        }
     }
     for (addr, proto, p, v) in &rules.firewall_ips {
         o.element(&layout::firewall_ips(f), Element::verdict(service_key(*addr, *proto, *p), verdict(v)));
@@ -245,7 +249,10 @@ pub fn service(port: &ServicePort, rules: &ServiceRules, id: u32) -> Objects {
         o.element(&layout::service_nodeports(f), Element::verdict(port_key(*proto, *p), verdict(v)));
     }
     for (proto, p, v) in &rules.no_endpoint_nodeports {
-        o.element(&layout::no_endpoint_nodeports(f), Element::verdict(port_key(*proto, *p), verdict(v)));
+        match v {
+            Verdict::Reject => o.element(&layout::reject_nodeports(f), Element::new(port_key(*proto, *p))),
+            v => o.element(&layout::no_endpoint_nodeports(f), Element::verdict(port_key(*proto, *p), verdict(v))),
+        }
     }
     let mut chains = Vec::new();
     {

@@ -86,9 +86,11 @@ fn local_policy_endpoints_take_slots_after_the_cluster_ones_and_remember_clients
 #[test]
 fn no_endpoints_reject_through_the_reject_chain_and_local_policy_drops() {
     let o = render(&port(), &[], 1);
-    let e = o.elements["no-endpoint-services"].values().next().unwrap();
-    assert_eq!(e.data, Some(nft::Data::Verdict(nft::Verdict::Goto(layout::REJECT_CHAIN.into()))));
-    assert!(o.chains.is_empty() && !o.elements.contains_key("service-ips"));
+    let e = o.elements["reject-services"].values().next().unwrap();
+    assert_eq!(e.data, None, "a plain set element: no verdict for the kernel to validate");
+    assert!(o.chains.is_empty() && !o.elements.contains_key("service-ips") && !o.elements.contains_key("no-endpoint-services"));
+    let check = &layout::skeleton(&node()).chains["service-endpoints-check"].rules;
+    assert!(check[0].contains(&Expr::in_set("reject-services", Reg::R1)) && check[0].last() == Some(&Expr::goto(layout::REJECT_CHAIN)));
     let mut p = port();
     p.internal_local = true;
     let o = render(&p, &[ep("10.244.1.2", false)], 1);
