@@ -20,6 +20,7 @@ pub mod diff;
 pub mod endpoints;
 mod heap;
 pub mod layout;
+pub mod metrics;
 pub mod parallel;
 pub mod plan;
 pub mod registry;

@@ -343,6 +343,35 @@ mod tests {
     }
 
     #[test]
+    fn a_service_labelled_for_another_proxy_is_left_alone_and_taken_back_without_the_label() {
+        let mut s = state();
+        let mut other = svc("a", "TCP");
+        other.metadata.labels = Some([(SERVICE_PROXY_NAME.to_string(), "foo-bar".to_string())].into());
+        s.apply_service(&other);
+        assert!(s.flush().is_empty() && s.compiled().next().is_none());
+        s.apply_service(&svc("a", "TCP"));
+        assert_eq!(s.flush().len(), 1);
+        // Labelled again: as good as deleted.
+        s.apply_service(&other);
+        let ch = s.flush();
+        assert!(ch.len() == 1 && ch[0].new.is_none());
+    }
+
+    #[test]
+    fn a_udp_node_port_that_gets_endpoints_is_reported_for_its_stale_entries() {
+        let mut s = state();
+        let np: Service = serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": "dns"}, "spec": {"type": "NodePort", "clusterIP": "10.96.0.7", "ports": [{"name": "p", "port": 53, "protocol": "UDP", "nodePort": 30053}]}})).unwrap();
+        s.apply_service(&np);
+        let ch = s.flush();
+        assert_eq!(ch[0].udp_node_port_now_served(), None, "nothing serves it yet");
+        s.apply_slice(&slice("dns", "dns-1", &["10.244.0.5"]));
+        let ch = s.flush();
+        assert_eq!(ch[0].udp_node_port_now_served(), Some(30053));
+        s.apply_slice(&slice("dns", "dns-1", &["10.244.0.6"]));
+        assert_eq!(s.flush()[0].udp_node_port_now_served(), None, "it was served already");
+    }
+
+    #[test]
     fn replace_all_forgets_what_is_not_listed() {
         let mut s = state();
         s.apply_service(&svc("a", "TCP"));
