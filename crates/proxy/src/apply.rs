@@ -403,6 +403,17 @@ impl Applier {
         nft.commit(Batch::new().delete_table_if_exists(&layout::table_ref()))
     }
 
+    /// The id the kernel records for a service port compiled to `c` (in its dispatch
+    /// element for a plain port, in its chains' comments otherwise), for introspection.
+    pub fn recorded_id(nft: &mut Nft, c: &Compiled) -> weft_kernel::Result<Option<u32>> {
+        let t = layout::table_ref();
+        if let Some((set, key)) = render::dispatch_key(&c.port, &c.rules) {
+            let set = layout::sets().into_iter().find(|s| s.name == set).expect("the dispatch map is in the layout");
+            return Ok(nft.elements(&t, &set)?.into_iter().find(|e| e.key == key).and_then(|e| render::dispatch_id(&e.data)));
+        }
+        Ok(nft.chains(&t)?.iter().filter(|k| c.rules.chains.contains_key(&k.name)).find_map(chain_id))
+    }
+
     /// This service port's objects as the kernel has them now (for introspection).
     pub fn read_back(nft: &mut Nft, want: &Objects, id: Option<u32>) -> weft_kernel::Result<Objects> {
         let t = layout::table_ref();
