@@ -71,6 +71,10 @@ impl ProxyMetrics {
         registry.register("sync_proxy_rules_transactions", "nf_tables transactions committed", m.transactions.clone());
         registry.register("sync_proxy_rules_errors", "Syncs that failed, by kind (a failed sync is followed by a full one)", m.errors.clone());
         registry.register("service_ports", "Service ports (per port and IP family) the proxy serves", m.service_ports.clone());
+        // Both kinds show from the start, at zero.
+        for kind in [SyncKind::Full, SyncKind::Partial] {
+            m.errors.get_or_create(&label(kind));
+        }
         ProxyMetrics { registry, ..m }
     }
 
@@ -116,6 +120,7 @@ mod tests {
         assert!(text.contains("weft_proxy_sync_proxy_rules_elements_applied_total 12"), "{text}");
         assert!(text.contains("weft_proxy_sync_proxy_rules_rules_applied_total 3"), "{text}");
         assert!(text.contains("weft_proxy_sync_proxy_rules_errors_total{kind=\"full\"} 1"), "{text}");
+        assert!(text.contains("weft_proxy_sync_proxy_rules_errors_total{kind=\"partial\"} 0"), "{text}");
         assert!(text.contains("weft_proxy_service_ports 7"), "{text}");
         assert!(!text.contains("weft_proxy_sync_proxy_rules_last_timestamp_seconds 0.0"), "{text}");
     }
