@@ -30,7 +30,7 @@ use weft_kernel::Netns;
 /// enough that rendering the next one overlaps the kernel's work on this one, and that
 /// none holds the nftables mutex long; large enough that the kernel's per-transaction
 /// validation of the table stays a small part.
-pub const PART_WEIGHT: usize = 25_000;
+pub const PART_WEIGHT: usize = 15_000;
 
 /// What one sync wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

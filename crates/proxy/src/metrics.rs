@@ -73,7 +73,7 @@ impl ProxyMetrics {
         registry.register("service_ports", "Service ports (per port and IP family) the proxy serves", m.service_ports.clone());
         // Both kinds show from the start, at zero.
         for kind in [SyncKind::Full, SyncKind::Partial] {
-            m.errors.get_or_create(&label(kind));
+            let _ = m.errors.get_or_create(&label(kind));
         }
         ProxyMetrics { registry, ..m }
     }
