@@ -143,7 +143,7 @@ pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a Slice>, node_n
     }
     for eps in out.values_mut() {
         // By address, ready first, then one per address and port.
-        eps.sort_by(|a, b| (a.ip, a.port, !a.ready).cmp(&(b.ip, b.port, !b.ready)));
+        eps.sort_by_key(|e| (e.ip, e.port, !e.ready));
         eps.dedup_by(|b, a| (a.ip, a.port) == (b.ip, b.port));
     }
     out
