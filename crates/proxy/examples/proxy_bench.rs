@@ -5,9 +5,13 @@
 //!   cargo run --release -p weft-proxy --example proxy_bench -- latency
 //!
 //! `sync S E`: S services × E endpoints through ProxyState (compile) and the applier
-//! (render, diff, commit) from an empty table; then a restart's resync (read back, diff,
-//! nothing to write); then a churn run of single-endpoint changes, each timed from the
-//! event (the slice handed to ProxyState) to the kernel commit; and the process's RSS.
+//! (render, diff, commit) from an empty table, timed from the first object handed to
+//! ProxyState to the last kernel commit; the process's resident memory after it (RSS from
+//! /proc/self/status once the heap is trimmed as the node agent trims it, and the heap in
+//! use, counted by this program's allocator); a restart's resync (read back, diff,
+//! nothing to write); then a churn run at that scale, each event timed from the object
+//! handed to ProxyState to the kernel commit: 200 endpoint changes, and 100 services
+//! each added (without endpoints), given endpoints, changed (a second port) and removed.
 //! `latency`: TCP connection set-up through a ClusterIP with 10 and with 10,000 services
 //! loaded, and request rate through a ClusterIP against straight to the pod, in one run.
 
@@ -20,6 +24,32 @@ use std::time::{Duration, Instant};
 use weft_kernel::{run_in, sysctl, Handle, Netns, Route, VethSpec};
 use weft_proxy::apply::Applier;
 use weft_proxy::{NodeContext, ProxyState};
+
+/// Bytes the program holds on the heap right now (a counting allocator around the
+/// system's), so the figures tell live data apart from what the allocator keeps.
+struct Counting;
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        LIVE.fetch_add(n.wrapping_sub(l.size()), Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live_mib() -> f64 {
+    LIVE.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
+}
 
 fn service(i: u32) -> k8s_openapi::api::core::v1::Service {
     let ip = format!("10.96.{}.{}", i / 250, i % 250 + 1);
@@ -49,6 +79,21 @@ fn node_context() -> NodeContext {
     NodeContext { node_name: "node-0".into(), pod_cidrs: vec!["10.1.0.0/16".parse().unwrap()], masquerade_all: false }
 }
 
+fn percentiles(name: &str, lat: &mut [Duration]) {
+    lat.sort();
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    println!("{name}, event -> kernel ({} events): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", lat.len(), p(0.5), p(0.99), p(1.0));
+}
+
+/// One event handed to ProxyState, flushed and applied: the time to the kernel commit.
+fn event(st: &mut ProxyState, ap: &mut Applier, f: impl FnOnce(&mut ProxyState)) -> Duration {
+    let t = Instant::now();
+    f(st);
+    let changes = st.flush();
+    ap.apply(&changes).unwrap();
+    t.elapsed()
+}
+
 fn sync(services: u32, endpoints: u32) {
     let ns = Netns::current().unwrap();
     let rss0 = rss_mib();
@@ -60,16 +105,16 @@ fn sync(services: u32, endpoints: u32) {
         st.apply_service(svc);
         st.apply_slice(sl);
     }
-    drop(objects);
-    st.flush();
+    let changes = st.flush();
     let compile = t.elapsed();
-    // SAFETY: as below.
-    unsafe { libc::malloc_trim(0) };
-    let rss_state = rss_mib();
     let mut ap = Applier::open(&ns).unwrap();
     let r = ap.resync(&st).unwrap();
+    let total = t.elapsed();
+    drop(changes);
+    drop(objects);
     println!(
-        "full sync {services} services x {endpoints} endpoints: compile {:.0} ms, apply {:.0} ms ({} objects, {} transactions, longest {:.0} ms)",
+        "full sync {services} services x {endpoints} endpoints: {:.0} ms (compile {:.0} ms, then render and commit {:.0} ms: {} objects, {} transactions, longest {:.0} ms)",
+        total.as_secs_f64() * 1e3,
         compile.as_secs_f64() * 1e3,
         r.took.as_secs_f64() * 1e3,
         r.weight,
@@ -77,31 +122,44 @@ fn sync(services: u32, endpoints: u32) {
         r.longest_transaction.as_secs_f64() * 1e3
     );
     let peak = rss_mib();
-    // SAFETY: malloc_trim only returns free heap pages to the OS.
-    unsafe { libc::malloc_trim(0) };
-    println!("proxy RSS after the full sync: {:.1} MiB held ({peak:.1} MiB at the peak; {rss_state:.1} MiB for the desired state alone; started at {rss0:.1} MiB)", rss_mib());
+    // As the node agent does after a full sync.
+    weft_proxy::trim_heap();
+    println!(
+        "proxy memory after the full sync: RSS {:.1} MiB, of which heap in use {:.1} MiB (RSS {peak:.1} MiB before trimming the heap; {rss0:.1} MiB at start)",
+        rss_mib(),
+        live_mib()
+    );
     drop(ap);
     let mut ap = Applier::open(&ns).unwrap();
     let r = ap.resync(&st).unwrap();
     println!("restart resync: {:.0} ms, {} objects written", r.took.as_secs_f64() * 1e3, r.weight);
-    // Churn: one service's endpoints move by one address each time.
-    let mut lat = Vec::new();
+    // Churn at that scale, each event timed from the object handed to ProxyState to the
+    // kernel commit: endpoints of a service move; services are added, changed (a second
+    // port) and removed.
+    let mut endpoint_changes = Vec::new();
+    let mut service_events = Vec::new();
     for k in 1..=200u32 {
         let i = (k * 7919) % services;
-        let t = Instant::now();
-        st.apply_slice(&slice(i, endpoints, k));
-        let changes = st.flush();
-        ap.apply(&changes).unwrap();
-        lat.push(t.elapsed());
+        endpoint_changes.push(event(&mut st, &mut ap, |st| st.apply_slice(&slice(i, endpoints, k))));
     }
-    lat.sort();
-    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
-    println!("one endpoint change, event -> kernel (200 changes): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", p(0.5), p(0.99), p(1.0));
-    let t = Instant::now();
-    st.apply_service(&service(services));
-    st.apply_slice(&slice(services, endpoints, 0));
-    ap.apply(&st.flush()).unwrap();
-    println!("one service added at that scale: {:.2} ms", t.elapsed().as_secs_f64() * 1e3);
+    for k in 0..100u32 {
+        let i = services + k;
+        // As a Deployment's Service usually arrives: first alone, then its endpoints.
+        service_events.push(event(&mut st, &mut ap, |st| st.apply_service(&service(i))));
+        endpoint_changes.push(event(&mut st, &mut ap, |st| st.apply_slice(&slice(i, endpoints, 0))));
+        let mut changed = service(i);
+        let mut second = changed.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].clone();
+        second.name = Some("b".into());
+        second.port = 81;
+        changed.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].name = Some("a".into());
+        changed.spec.as_mut().unwrap().ports.as_mut().unwrap().push(second);
+        service_events.push(event(&mut st, &mut ap, |st| st.apply_service(&changed)));
+        service_events.push(event(&mut st, &mut ap, |st| st.delete_service(&changed)));
+    }
+    percentiles("one endpoint change (or first endpoints)", &mut endpoint_changes);
+    percentiles("one service added, changed or removed", &mut service_events);
+    let all: Vec<Duration> = endpoint_changes.iter().chain(&service_events).copied().collect();
+    percentiles("all churn", &mut all.clone());
 }
 
 async fn topology(dir: &std::path::Path) -> (Netns, Netns) {

@@ -12,17 +12,25 @@
 //!
 //! Blocking (netlink): call it from a thread of its own or `spawn_blocking`.
 
-use crate::diff::{diff, Diff};
+use crate::diff::{diff_taking, removal, Diff};
 use crate::layout::{self, ChainObj, Objects};
-use crate::plan::{Rule, Target};
+use crate::plan::{NodeContext, Target};
 use crate::render;
+use crate::registry::{has_affinity, is_dynamic, is_per_id, Registry};
 use crate::service::Family;
 use crate::state::{Change, Compiled, PortKey, ProxyState};
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use weft_kernel::nft::{self, Batch, Conntrack, Data, Element, Nft, Ruleset, Set, Value, DEFAULT_PART_WEIGHT};
+use weft_kernel::nft::{self, Batch, Conntrack, Data, Element, Nft, Ruleset, Set, Value};
 use weft_kernel::Netns;
+
+/// Transactions of a full sync are cut at this weight (elements, rules and chains): small
+/// enough that rendering the next one overlaps the kernel's work on this one, and that
+/// none holds the nftables mutex long; large enough that the kernel's per-transaction
+/// validation of the table stays a small part.
+pub const PART_WEIGHT: usize = 15_000;
 
 /// What one sync wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +39,10 @@ pub struct SyncReport {
     pub transactions: usize,
     /// Elements, rules and chains written.
     pub weight: usize,
+    /// Map elements added or deleted.
+    pub elements: usize,
+    /// Rules written.
+    pub rules: usize,
     /// The table was (re)created from scratch (first start, or a layout change).
     pub recreated: bool,
     pub took: Duration,
@@ -38,36 +50,31 @@ pub struct SyncReport {
     pub longest_transaction: Duration,
 }
 
+impl SyncReport {
+    fn count(&mut self, d: &Diff) {
+        self.weight += d.weight();
+        self.elements += d.delete_elements.values().chain(d.add_elements.values()).map(Vec::len).sum::<usize>();
+        self.rules += d.set_rules.iter().map(|r| r.1.len()).sum::<usize>();
+    }
+}
+
 pub struct Applier {
     nft: Nft,
     ct: Conntrack,
     sets: HashMap<String, Set>,
-    ids: HashMap<PortKey, u32>,
-    next_id: u32,
-    /// Address keys a port's render had but that another port holds: what was written for
-    /// a port is its render minus these (so nothing rendered is kept in memory).
-    withheld: HashMap<PortKey, BTreeSet<(String, Value)>>,
-    /// Which service port holds each address-keyed element (two services may claim the
-    /// same external IP and port: the first keeps it, as a map holds one verdict per key).
-    owners: HashMap<(String, Value), PortKey>,
-    /// Endpoints that affinity entries of each service id may point at.
-    affinity: HashMap<u32, BTreeSet<Target>>,
+    reg: Registry,
     part_weight: usize,
-}
-
-fn is_dynamic(set: &str) -> bool {
-    set.starts_with("affinity-")
-}
-
-fn is_per_id(set: &str) -> bool {
-    set.starts_with("endpoints-") || is_dynamic(set)
 }
 
 /// The objects a kernel table holds (static sets only: affinity entries come from packets).
 pub fn kernel_objects(rs: &Ruleset) -> Objects {
     let mut o = Objects::default();
+    let mut rules: HashMap<&str, Vec<Vec<nft::Expr>>> = HashMap::new();
+    for r in &rs.rules {
+        rules.entry(r.chain.as_str()).or_default().push(r.exprs.clone());
+    }
     for c in &rs.chains {
-        let rules = rs.rules.iter().filter(|r| r.chain == c.name).map(|r| r.exprs.clone()).collect();
+        let rules = rules.remove(c.name.as_str()).unwrap_or_default();
         o.chains.insert(c.name.clone(), ChainObj { chain: nft::Chain { handle: None, ..c.clone() }, rules });
     }
     for (s, elems) in &rs.sets {
@@ -86,18 +93,6 @@ pub fn chain_id(c: &nft::Chain) -> Option<u32> {
     c.comment.as_deref()?.parse().ok()
 }
 
-fn affinity_targets(c: &Compiled) -> Option<BTreeSet<Target>> {
-    let mut any = false;
-    let mut out = BTreeSet::new();
-    for r in c.rules.chains.values().flatten() {
-        if let Rule::Balance { endpoints, affinity_seconds: Some(_) } = r {
-            any = true;
-            out.extend(endpoints.iter().copied());
-        }
-    }
-    any.then_some(out)
-}
-
 fn target_of(data: &Option<Data>, family: Family) -> Option<Target> {
     let Some(Data::Value(v)) = data else { return None };
     let b = v.as_bytes();
@@ -114,18 +109,35 @@ fn key_id(key: &Value) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?) & !(1 << 31))
 }
 
+/// Commits `b`, cut into transactions of at most `part_weight`; returns how many, and
+/// the longest.
+fn commit(nft: &mut Nft, b: &Batch, part_weight: usize) -> weft_kernel::Result<(usize, Duration)> {
+    let split;
+    let parts = if b.weight() > part_weight {
+        split = b.split(part_weight);
+        split.as_slice()
+    } else {
+        std::slice::from_ref(b)
+    };
+    let mut longest = Duration::ZERO;
+    let mut n = 0;
+    for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
+        let t = Instant::now();
+        nft.commit(part).map_err(|e| e.with_detail(Some(format!("transaction {} of {}; the ones before it are committed", i + 1, parts.len()))))?;
+        longest = longest.max(t.elapsed());
+        n += 1;
+    }
+    Ok((n, longest))
+}
+
 impl Applier {
     pub fn open(ns: &Netns) -> weft_kernel::Result<Applier> {
         Ok(Applier {
             nft: Nft::open(ns)?,
             ct: Conntrack::open(ns)?,
             sets: layout::sets().into_iter().map(|s| (s.name.clone(), s)).collect(),
-            ids: HashMap::new(),
-            next_id: 1,
-            withheld: HashMap::new(),
-            owners: HashMap::new(),
-            affinity: HashMap::new(),
-            part_weight: DEFAULT_PART_WEIGHT,
+            reg: Registry::default(),
+            part_weight: PART_WEIGHT,
         })
     }
 
@@ -137,164 +149,124 @@ impl Applier {
 
     /// The id of a service port, if it has one.
     pub fn id(&self, key: &PortKey) -> Option<u32> {
-        self.ids.get(key).copied()
+        self.reg.id(key)
     }
 
     /// The objects written for a service port compiled to `c`: its render, minus the
     /// address keys another port holds.
     pub fn objects(&self, key: &PortKey, c: &Compiled) -> Objects {
-        let Some(id) = self.ids.get(key) else { return Objects::default() };
-        let mut o = render::service(&c.port, &c.rules, *id);
-        for (set, k) in self.withheld.get(key).into_iter().flatten() {
-            if let Some(m) = o.elements.get_mut(set) {
-                m.remove(k);
-            }
-        }
-        o
-    }
-
-    fn render(&mut self, key: &PortKey, c: &Compiled) -> Objects {
-        let id = match self.ids.get(key) {
-            Some(id) => *id,
-            None => {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.ids.insert(key.clone(), id);
-                id
-            }
-        };
-        let mut o = render::service(&c.port, &c.rules, id);
-        // Keep address keys another service port holds.
-        let mut withheld = BTreeSet::new();
-        for (set, elems) in o.elements.iter_mut() {
-            if is_per_id(set) {
-                continue;
-            }
-            elems.retain(|k, _| match self.owners.get(&(set.clone(), k.clone())) {
-                Some(owner) if owner != key => {
-                    tracing::warn!(service = %c.port.name, other = %owner.0, set, "two services claim the same address and port; the first one keeps it");
-                    withheld.insert((set.clone(), k.clone()));
-                    false
-                }
-                _ => true,
-            });
-        }
-        if withheld.is_empty() {
-            self.withheld.remove(key);
-        } else {
-            self.withheld.insert(key.clone(), withheld);
-        }
-        o
-    }
-
-    fn own(&mut self, key: &PortKey, old: Option<&Objects>, new: Option<&Objects>) {
-        for (set, elems) in old.iter().flat_map(|o| o.elements.iter()) {
-            for k in elems.keys() {
-                if !is_per_id(set) {
-                    self.owners.remove(&(set.clone(), k.clone()));
-                }
-            }
-        }
-        for (set, elems) in new.iter().flat_map(|o| o.elements.iter()) {
-            for k in elems.keys() {
-                if !is_per_id(set) {
-                    self.owners.insert((set.clone(), k.clone()), key.clone());
-                }
-            }
-        }
-    }
-
-    /// Commits `b`, cut into transactions of at most `part_weight`; returns how many,
-    /// and the longest.
-    fn commit(&mut self, b: &Batch) -> weft_kernel::Result<(usize, Duration)> {
-        let parts = if b.weight() > self.part_weight { b.split(self.part_weight) } else { vec![b.clone()] };
-        let mut longest = Duration::ZERO;
-        let mut n = 0;
-        for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
-            let t = Instant::now();
-            self.nft.commit(part).map_err(|e| e.with_detail(Some(format!("transaction {} of {}; the ones before it are committed", i + 1, parts.len()))))?;
-            longest = longest.max(t.elapsed());
-            n += 1;
-        }
-        Ok((n, longest))
-    }
-
-    fn remember_affinity(&mut self, key: &PortKey, c: Option<&Compiled>) {
-        let Some(id) = self.ids.get(key).copied() else { return };
-        match c.and_then(affinity_targets) {
-            Some(targets) => {
-                self.affinity.insert(id, targets);
-            }
-            None => {
-                self.affinity.remove(&id);
-            }
-        }
+        self.reg.written(key, c)
     }
 
     /// Reads the table back and writes whatever differs from everything in `state`.
     pub fn resync(&mut self, state: &ProxyState) -> weft_kernel::Result<SyncReport> {
-        self.resync_ports(state.compiled())
+        self.resync_ports(state.node(), state.compiled().map(|(k, c)| (k, &**c)))
     }
 
     /// [`Applier::resync`] from the compiled service ports themselves.
-    pub fn resync_ports<'a>(&mut self, ports: impl IntoIterator<Item = (&'a PortKey, &'a Compiled)>) -> weft_kernel::Result<SyncReport> {
+    ///
+    /// One service port at a time, its render is compared with what the kernel holds
+    /// (taken out of the read-back copy as it goes), and the differences gather into a
+    /// transaction; each full transaction goes to a thread that commits it while the next
+    /// one is rendered. Nothing of the whole ruleset is held twice. What is left of the
+    /// kernel's objects at the end (services that went away) is deleted last.
+    pub fn resync_ports<'a>(&mut self, node: &NodeContext, ports: impl IntoIterator<Item = (&'a PortKey, &'a Compiled)>) -> weft_kernel::Result<SyncReport> {
         let started = Instant::now();
         let t = layout::table_ref();
         let actual = self.nft.ruleset(&t)?;
-        let skeleton = layout::skeleton();
+        let skeleton = layout::skeleton(node);
         let same_layout = actual.as_ref().is_some_and(|rs| self.same_layout(rs, &skeleton));
-        let have = match (&actual, same_layout) {
-            (Some(rs), true) => kernel_objects(rs),
-            _ => Objects::default(),
+        let (mut have, dynamic) = match (actual, same_layout) {
+            (Some(rs), true) => (kernel_objects(&rs), rs.sets.into_iter().filter(|(s, _)| is_dynamic(&s.name)).collect()),
+            _ => (Objects::default(), Vec::new()),
         };
         // Ids from the kernel, so unchanged services keep their chains and elements.
         let recovered: HashMap<&str, u32> = have.chains.values().filter_map(|c| Some((c.chain.name.as_str(), chain_id(&c.chain)?))).collect();
-        self.ids.clear();
-        self.owners.clear();
-        self.withheld.clear();
-        self.affinity.clear();
-        self.next_id = recovered.values().max().map_or(1, |m| m + 1);
-        let mut taken = BTreeSet::new();
         let mut compiled: Vec<(&PortKey, &Compiled)> = ports.into_iter().collect();
         compiled.sort_by(|a, b| a.0.cmp(b.0));
+        let dispatched_ids = [Family::V4, Family::V6].into_iter().filter_map(|f| have.elements.get(&layout::service_dispatch(f))).flat_map(|m| m.values().filter_map(|e| render::dispatch_id(&e.data)));
+        self.reg.reset(recovered.values().copied().chain(dispatched_ids).max());
+        let mut taken = BTreeSet::new();
         for (key, c) in &compiled {
-            if let Some(id) = c.rules.chains.keys().find_map(|n| recovered.get(n.as_str())) {
-                if taken.insert(*id) {
-                    self.ids.insert((*key).clone(), *id);
+            // Plain ports keep their id in their dispatch element, the others in their chains.
+            let id = match render::dispatch_key(&c.port, &c.rules) {
+                Some((set, key)) => have.elements.get(&set).and_then(|m| m.get(&key)).and_then(|e| render::dispatch_id(&e.data)),
+                None => c.rules.chains.keys().find_map(|n| recovered.get(n.as_str())).copied(),
+            };
+            if let Some(id) = id {
+                if taken.insert(id) {
+                    self.reg.adopt(key, id);
                 }
             }
         }
-        let mut want = skeleton;
-        for (key, c) in &compiled {
-            let o = self.render(key, c);
-            self.own(key, None, Some(&o));
-            want.extend(&o);
-            self.remember_affinity(key, Some(c));
-        }
-        let d = diff(&have, &want);
-        tracing::debug!(
-            add_chains = ?d.add_chains.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            set_rules = ?d.set_rules.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
-            delete_elements = ?d.delete_elements.keys().collect::<Vec<_>>(),
-            add_elements = ?d.add_elements.keys().collect::<Vec<_>>(),
-            delete_chains = ?d.delete_chains,
-            "proxy full sync: what differs from the kernel"
-        );
-        let mut b = Batch::new();
+        drop(recovered);
+        let mut report = SyncReport { recreated: !same_layout, ..Default::default() };
+        let mut first = Batch::new();
         if !same_layout {
-            b.delete_table_if_exists(&t).add_table(&layout::table());
+            first.delete_table_if_exists(&t).add_table(&layout::table());
             for s in layout::sets() {
-                b.add_set(&t, &s);
+                first.add_set(&t, &s);
             }
         }
-        d.write_into(&mut b, &t, &self.sets);
-        let weight = b.weight();
-        let (transactions, longest_transaction) = self.commit(&b)?;
-        if let (Some(rs), true) = (&actual, same_layout) {
-            self.gc_affinity(rs.sets.iter().filter(|(s, _)| is_dynamic(&s.name)).cloned().collect())?;
+        let skeleton_diff = diff_taking(&mut have, skeleton);
+        report.count(&skeleton_diff);
+        report.weight += first.weight();
+        skeleton_diff.write_into(&mut first, &t, &self.sets);
+
+        let Applier { nft, reg, sets, part_weight, .. } = self;
+        let part_weight = *part_weight;
+        let (tx, rx) = mpsc::sync_channel::<Batch>(1);
+        let committed = std::thread::scope(|s| {
+            let committer = s.spawn(move || -> weft_kernel::Result<(usize, Duration)> {
+                let (mut n, mut longest) = (0, Duration::ZERO);
+                for b in rx {
+                    let (k, l) = commit(nft, &b, 2 * part_weight)?;
+                    n += k;
+                    longest = longest.max(l);
+                }
+                Ok((n, longest))
+            });
+            let mut pending = Diff::default();
+            let mut pending_weight = first.weight();
+            let mut batch = Some(first);
+            let send = |pending: &mut Diff, batch: &mut Option<Batch>| -> bool {
+                let mut b = batch.take().unwrap_or_default();
+                std::mem::take(pending).write_into(&mut b, &t, sets);
+                b.is_empty() || tx.send(b).is_ok()
+            };
+            let mut ok = true;
+            for (key, c) in &compiled {
+                let o = reg.render_and_own(key, c);
+                reg.remember_affinity(key, Some(c));
+                let d = diff_taking(&mut have, o);
+                report.count(&d);
+                pending_weight += d.weight();
+                pending.merge(d);
+                if pending_weight >= part_weight {
+                    pending_weight = 0;
+                    if !send(&mut pending, &mut batch) {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                let gone = removal(std::mem::take(&mut have));
+                report.count(&gone);
+                pending.merge(gone);
+                send(&mut pending, &mut batch);
+            }
+            drop(tx);
+            committer.join().expect("the commit thread panicked")
+        });
+        let (transactions, longest_transaction) = committed?;
+        report.transactions = transactions;
+        report.longest_transaction = longest_transaction;
+        if same_layout {
+            self.gc_affinity(dynamic)?;
         }
-        let report = SyncReport { transactions, weight, recreated: !same_layout, took: started.elapsed(), longest_transaction };
-        tracing::info!(services = compiled.len(), weight, transactions, recreated = report.recreated, took_ms = report.took.as_millis() as u64, "proxy table in sync");
+        report.took = started.elapsed();
+        tracing::info!(services = compiled.len(), weight = report.weight, transactions, recreated = report.recreated, took_ms = report.took.as_millis() as u64, "proxy table in sync");
         Ok(report)
     }
 
@@ -313,45 +285,38 @@ impl Applier {
         let started = Instant::now();
         let t = layout::table_ref();
         let mut d = Diff::default();
-        let mut gone: Vec<PortKey> = Vec::new();
+        let mut report = SyncReport::default();
         let mut affinity_touched = BTreeSet::new();
+        let written = |reg: &Registry, ch: &Change| ch.old.as_ref().map(|c| reg.written(&ch.key, c)).unwrap_or_default();
         // Releases first, so an address moving between services in one batch is free to take.
-        let empty = Objects::default();
-        let written = |ap: &Applier, ch: &Change| ch.old.as_ref().map(|c| ap.objects(&ch.key, c)).unwrap_or_default();
-        for ch in changes.iter().filter(|c| c.new.is_none()) {
-            let old = written(self, ch);
-            d.merge(diff(&old, &empty));
-            self.own(&ch.key, Some(&old), None);
-            gone.push(ch.key.clone());
-        }
+        let mut olds: Vec<Objects> = Vec::with_capacity(changes.len());
         for ch in changes {
-            let Some(new) = &ch.new else { continue };
-            let old = written(self, ch);
-            self.own(&ch.key, Some(&old), None);
-            let o = self.render(&ch.key, new);
-            self.own(&ch.key, None, Some(&o));
-            d.merge(diff(&old, &o));
-        }
-        let b = d.to_batch(&t, &self.sets);
-        let weight = b.weight();
-        let (transactions, longest_transaction) = self.commit(&b)?;
-        for ch in changes {
-            if let Some(id) = self.ids.get(&ch.key) {
-                if ch.old.as_ref().and_then(affinity_targets).is_some() {
-                    affinity_touched.insert(*id);
-                }
+            let old = written(&self.reg, ch);
+            self.reg.release(&ch.key, &old);
+            if ch.old.as_deref().is_some_and(has_affinity) {
+                affinity_touched.extend(self.reg.id(&ch.key));
             }
-            self.remember_affinity(&ch.key, ch.new.as_ref());
+            olds.push(old);
         }
-        for key in gone {
-            self.withheld.remove(&key);
-            if let Some(id) = self.ids.remove(&key) {
-                self.affinity.remove(&id);
+        for (ch, mut old) in changes.iter().zip(olds) {
+            if let Some(new) = &ch.new {
+                let o = self.reg.render_and_own(&ch.key, new);
+                d.merge(diff_taking(&mut old, o));
+            }
+            d.merge(removal(old));
+        }
+        report.count(&d);
+        let b = d.to_batch(&t, &self.sets);
+        (report.transactions, report.longest_transaction) = commit(&mut self.nft, &b, self.part_weight)?;
+        for ch in changes {
+            self.reg.remember_affinity(&ch.key, ch.new.as_deref());
+            if ch.new.is_none() {
+                self.reg.forget(&ch.key);
             }
         }
         if !affinity_touched.is_empty() {
             let mut dynamic = Vec::new();
-            let shards: BTreeSet<String> = affinity_touched.iter().flat_map(|id| [layout::affinity_shard(crate::service::Family::V4, *id), layout::affinity_shard(crate::service::Family::V6, *id)]).collect();
+            let shards: BTreeSet<String> = affinity_touched.iter().flat_map(|id| [layout::affinity_shard(Family::V4, *id), layout::affinity_shard(Family::V6, *id)]).collect();
             for name in shards {
                 let set = self.sets[&name].clone();
                 let elems = self.nft.elements(&t, &set)?;
@@ -360,8 +325,8 @@ impl Applier {
             self.gc_affinity(dynamic)?;
         }
         self.flush_conntrack(changes);
-        let report = SyncReport { transactions, weight, recreated: false, took: started.elapsed(), longest_transaction };
-        tracing::debug!(changes = changes.len(), weight, took_us = report.took.as_micros() as u64, "proxy changes applied");
+        report.took = started.elapsed();
+        tracing::debug!(changes = changes.len(), weight = report.weight, took_us = report.took.as_micros() as u64, "proxy changes applied");
         Ok(report)
     }
 
@@ -387,7 +352,7 @@ impl Applier {
 
     fn affinity_entry_is_live(&self, e: &Element, family: Family) -> bool {
         let (Some(id), Some(target)) = (key_id(&e.key), target_of(&e.data, family)) else { return false };
-        self.affinity.get(&id).is_some_and(|ts| ts.contains(&target))
+        self.reg.affinity_is_live(id, &target)
     }
 
     /// UDP has no connection to end: entries to an endpoint that went away keep clients
@@ -395,6 +360,8 @@ impl Applier {
     fn flush_conntrack(&mut self, changes: &[Change]) {
         let mut stale: Vec<(IpAddr, Vec<IpAddr>, u16)> = Vec::new();
         let mut served: Vec<(IpAddr, u16)> = Vec::new();
+        // As kube-proxy: entries to the node port on any node address.
+        let mut served_node_ports: Vec<u16> = Vec::new();
         for ch in changes {
             let gone = ch.stale_udp_endpoints();
             if let (false, Some(old)) = (gone.is_empty(), &ch.old) {
@@ -406,8 +373,9 @@ impl Applier {
             if let Some(new) = &ch.new {
                 served.extend(ch.udp_addresses_now_served().into_iter().map(|a| (a, new.port.port)));
             }
+            served_node_ports.extend(ch.udp_node_port_now_served());
         }
-        if stale.is_empty() && served.is_empty() {
+        if stale.is_empty() && served.is_empty() && served_node_ports.is_empty() {
             return;
         }
         let entries = match self.ct.list() {
@@ -420,7 +388,7 @@ impl Applier {
         const UDP: u8 = 17;
         for e in entries.iter().filter(|e| e.proto == UDP) {
             let to_gone = stale.iter().any(|(ep, addrs, node_port)| e.reply.src == *ep && (addrs.contains(&e.orig.dst) || (*node_port != 0 && e.orig.dport == *node_port)));
-            let was_refused = served.iter().any(|(a, p)| e.orig.dst == *a && e.orig.dport == *p);
+            let was_refused = served.iter().any(|(a, p)| e.orig.dst == *a && e.orig.dport == *p) || served_node_ports.contains(&e.orig.dport);
             if to_gone || was_refused {
                 if let Err(err) = self.ct.delete(e) {
                     tracing::warn!(%err, "deleting a stale UDP conntrack entry");
@@ -433,6 +401,17 @@ impl Applier {
     pub fn remove(ns: &Netns) -> weft_kernel::Result<()> {
         let mut nft = Nft::open(ns)?;
         nft.commit(Batch::new().delete_table_if_exists(&layout::table_ref()))
+    }
+
+    /// The id the kernel records for a service port compiled to `c` (in its dispatch
+    /// element for a plain port, in its chains' comments otherwise), for introspection.
+    pub fn recorded_id(nft: &mut Nft, c: &Compiled) -> weft_kernel::Result<Option<u32>> {
+        let t = layout::table_ref();
+        if let Some((set, key)) = render::dispatch_key(&c.port, &c.rules) {
+            let set = layout::sets().into_iter().find(|s| s.name == set).expect("the dispatch map is in the layout");
+            return Ok(nft.elements(&t, &set)?.into_iter().find(|e| e.key == key).and_then(|e| render::dispatch_id(&e.data)));
+        }
+        Ok(nft.chains(&t)?.iter().filter(|k| c.rules.chains.contains_key(&k.name)).find_map(chain_id))
     }
 
     /// This service port's objects as the kernel has them now (for introspection).
@@ -449,7 +428,7 @@ impl Applier {
         let sets = layout::sets();
         for s in sets.iter().filter(|s| !is_dynamic(&s.name)) {
             let per_id = is_per_id(&s.name);
-            let own_shard = per_id && id.is_some_and(|id| s.name == layout::endpoints_shard(Family::V4, id) || s.name == layout::endpoints_shard(Family::V6, id));
+            let own_shard = per_id && id.is_some_and(|id| [Family::V4, Family::V6].into_iter().any(|f| s.name == layout::endpoints_shard(f, id) || s.name == layout::endpoints_dispatched(f)));
             if !want.elements.contains_key(&s.name) && !own_shard {
                 continue;
             }

@@ -21,54 +21,70 @@ pub struct Diff {
     pub delete_chains: Vec<String>,
 }
 
-fn rules_of(c: &ChainObj) -> Vec<Rule> {
-    c.rules.iter().map(|e| Rule::new(&c.chain.name, e.clone())).collect()
+fn rules_of(c: ChainObj) -> Vec<Rule> {
+    let name = c.chain.name;
+    c.rules.into_iter().map(|e| Rule::new(&name, e)).collect()
 }
 
-/// The difference from `old` to `new`.
-pub fn diff(old: &Objects, new: &Objects) -> Diff {
+/// What to write so that the kernel, holding `have`, holds `new`'s objects too; the
+/// objects of `have` that `new` also names are taken out of it, so what is left in
+/// `have` afterwards is what nothing wanted (see [`removal`]). A full sync goes through
+/// the kernel's objects this way one service port at a time.
+pub fn diff_taking(have: &mut Objects, new: Objects) -> Diff {
     let mut d = Diff::default();
-    for (name, c) in &new.chains {
-        match old.chains.get(name) {
+    for (name, c) in new.chains {
+        match have.chains.remove(&name) {
             None => {
                 d.add_chains.push(c.chain.clone());
                 if !c.rules.is_empty() {
-                    d.set_rules.push((name.clone(), rules_of(c), false));
+                    d.set_rules.push((name, rules_of(c), false));
                 }
             }
-            Some(o) if o.rules != c.rules => d.set_rules.push((name.clone(), rules_of(c), true)),
+            Some(o) if o.rules != c.rules => d.set_rules.push((name, rules_of(c), true)),
             Some(_) => {}
         }
     }
-    for name in old.chains.keys() {
-        if !new.chains.contains_key(name) {
-            d.delete_chains.push(name.clone());
-        }
-    }
-    let empty = BTreeMap::new();
-    let sets: std::collections::BTreeSet<&String> = old.elements.keys().chain(new.elements.keys()).collect();
-    for set in sets {
-        let (o, n) = (old.elements.get(set).unwrap_or(&empty), new.elements.get(set).unwrap_or(&empty));
+    for (set, elems) in new.elements {
+        let mut had = have.elements.get_mut(&set);
         let mut del: Vec<Element> = Vec::new();
         let mut add: Vec<Element> = Vec::new();
-        for (k, e) in o {
-            match n.get(k) {
-                None => del.push(e.clone()),
-                Some(ne) if ne.data != e.data => {
-                    del.push(e.clone());
-                    add.push(ne.clone());
+        for (k, e) in elems {
+            match had.as_mut().and_then(|h| h.remove(&k)) {
+                None => add.push(e),
+                Some(old) if old.data != e.data => {
+                    del.push(old);
+                    add.push(e);
                 }
                 Some(_) => {}
             }
         }
-        add.extend(n.iter().filter(|(k, _)| !o.contains_key(*k)).map(|(_, e)| e.clone()));
+        if had.is_some_and(|h| h.is_empty()) {
+            have.elements.remove(&set);
+        }
         if !del.is_empty() {
             d.delete_elements.insert(set.clone(), del);
         }
         if !add.is_empty() {
-            d.add_elements.insert(set.clone(), add);
+            d.add_elements.insert(set, add);
         }
     }
+    d
+}
+
+/// What to write to remove `have`'s objects (elements before the chains they point at).
+pub fn removal(have: Objects) -> Diff {
+    Diff {
+        delete_elements: have.elements.into_iter().filter(|(_, e)| !e.is_empty()).map(|(s, e)| (s, e.into_values().collect())).collect(),
+        delete_chains: have.chains.into_keys().collect(),
+        ..Default::default()
+    }
+}
+
+/// The difference from `old` to `new`.
+pub fn diff(old: &Objects, new: &Objects) -> Diff {
+    let mut have = old.clone();
+    let mut d = diff_taking(&mut have, new.clone());
+    d.merge(removal(have));
     d
 }
 
@@ -93,7 +109,7 @@ impl Diff {
     /// Elements this diff adds or deletes, and rules it writes: a measure of its size.
     pub fn weight(&self) -> usize {
         self.add_chains.len()
-            + self.set_rules.iter().map(|r| r.1.len() + 1).sum::<usize>()
+            + self.set_rules.iter().map(|r| r.1.len() + r.2 as usize).sum::<usize>()
             + self.delete_elements.values().map(Vec::len).sum::<usize>()
             + self.add_elements.values().map(Vec::len).sum::<usize>()
             + self.delete_chains.len()

@@ -2,8 +2,9 @@
 
 use crate::service::{Family, Proto, ServicePortName};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Endpoint {
@@ -28,6 +29,52 @@ impl Endpoint {
 /// A service's endpoints per (port name, protocol, family).
 pub type PortEndpoints = BTreeMap<(String, Proto, Family), Vec<Endpoint>>;
 
+/// What the proxy keeps of an EndpointSlice: its family, its valid ports and, per
+/// endpoint, the first address, the conditions and the node (names interned, so 250,000
+/// endpoints on 5,000 nodes hold 5,000 strings). Nothing else of the object is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    pub family: Family,
+    pub ports: Vec<SlicePort>,
+    pub endpoints: Vec<SliceEndpoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlicePort {
+    pub name: String,
+    pub proto: Proto,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceEndpoint {
+    pub ip: IpAddr,
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+    pub node: Option<Arc<str>>,
+}
+
+/// Node names shared by every endpoint that names them.
+#[derive(Debug, Default)]
+pub struct NodeNames(HashSet<Arc<str>>);
+
+impl NodeNames {
+    pub fn intern(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = name.into();
+        self.0.insert(n.clone());
+        n
+    }
+
+    /// Forgets names no endpoint uses any more.
+    pub fn forget_unused(&mut self) {
+        self.0.retain(|n| Arc::strong_count(n) > 1);
+    }
+}
+
 /// The service a slice belongs to: `(namespace, kubernetes.io/service-name)`.
 pub fn slice_service(slice: &EndpointSlice) -> Option<(String, String)> {
     let ns = slice.metadata.namespace.clone()?;
@@ -40,63 +87,66 @@ pub fn slice_service(slice: &EndpointSlice) -> Option<(String, String)> {
     Some((ns, svc))
 }
 
+/// What the proxy reads of `slice`; None for slices it does not proxy (FQDN).
+pub fn read_slice(slice: &EndpointSlice, nodes: &mut NodeNames) -> Option<Slice> {
+    let family = match slice.address_type.as_str() {
+        "IPv4" => Family::V4,
+        "IPv6" => Family::V6,
+        _ => return None,
+    };
+    let ports = slice
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| {
+            let proto = Proto::parse(p.protocol.as_deref())?;
+            let port = p.port.filter(|p| (1..=65535).contains(p))? as u16;
+            Some(SlicePort { name: p.name.clone().unwrap_or_default(), proto, port })
+        })
+        .collect();
+    let endpoints = slice
+        .endpoints
+        .iter()
+        .filter_map(|ep| {
+            let c = ep.conditions.as_ref();
+            let ready = c.and_then(|c| c.ready).unwrap_or(true);
+            // Upstream uses the first address of an endpoint.
+            let ip = ep.addresses.first()?.parse::<IpAddr>().ok().filter(|ip| Family::of(ip) == family)?;
+            Some(SliceEndpoint {
+                ip,
+                ready,
+                serving: c.and_then(|c| c.serving).unwrap_or(ready),
+                terminating: c.and_then(|c| c.terminating).unwrap_or(false),
+                node: ep.node_name.as_deref().map(|n| nodes.intern(n)),
+            })
+        })
+        .collect();
+    Some(Slice { family, ports, endpoints })
+}
+
 /// Every endpoint of one service, per (port name, protocol, family), from all its slices.
 /// The same address and port in two slices counts once (ready wins).
-pub fn service_endpoints<'a>(
-    slices: impl IntoIterator<Item = &'a EndpointSlice>,
-    node_name: &str,
-) -> PortEndpoints {
-    type ByAddress = BTreeMap<(IpAddr, u16), Endpoint>;
-    let mut out: BTreeMap<(String, Proto, Family), ByAddress> = BTreeMap::new();
+pub fn service_endpoints<'a>(slices: impl IntoIterator<Item = &'a Slice>, node_name: &str) -> PortEndpoints {
+    let mut out = PortEndpoints::new();
     for slice in slices {
-        let family = match slice.address_type.as_str() {
-            "IPv4" => Family::V4,
-            "IPv6" => Family::V6,
-            _ => continue, // FQDN slices are not proxied
-        };
-        for port in slice.ports.iter().flatten() {
-            let Some(proto) = Proto::parse(port.protocol.as_deref()) else {
-                continue;
-            };
-            let Some(number) = port.port.filter(|p| (1..=65535).contains(p)) else {
-                continue;
-            };
-            let entry = out
-                .entry((port.name.clone().unwrap_or_default(), proto, family))
-                .or_default();
-            for ep in &slice.endpoints {
-                let c = ep.conditions.as_ref();
-                let ready = c.and_then(|c| c.ready).unwrap_or(true);
-                let serving = c.and_then(|c| c.serving).unwrap_or(ready);
-                let terminating = c.and_then(|c| c.terminating).unwrap_or(false);
-                let local = ep.node_name.as_deref() == Some(node_name);
-                // Upstream uses the first address of an endpoint.
-                let Some(ip) = ep.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
-                    continue;
-                };
-                if Family::of(&ip) != family {
-                    continue;
-                }
-                let e = Endpoint {
-                    ip,
-                    port: number as u16,
-                    ready,
-                    serving,
-                    terminating,
-                    local,
-                };
-                match entry.get(&(ip, e.port)) {
-                    Some(prev) if prev.ready && !e.ready => {}
-                    _ => {
-                        entry.insert((ip, e.port), e);
-                    }
-                }
-            }
+        for port in &slice.ports {
+            let entry = out.entry((port.name.clone(), port.proto, slice.family)).or_default();
+            entry.extend(slice.endpoints.iter().map(|ep| Endpoint {
+                ip: ep.ip,
+                port: port.port,
+                ready: ep.ready,
+                serving: ep.serving,
+                terminating: ep.terminating,
+                local: ep.node.as_deref() == Some(node_name),
+            }));
         }
     }
-    out.into_iter()
-        .map(|(k, v)| (k, v.into_values().collect()))
-        .collect()
+    for eps in out.values_mut() {
+        // By address, ready first, then one per address and port.
+        eps.sort_by_key(|e| (e.ip, e.port, !e.ready));
+        eps.dedup_by(|b, a| (a.ip, a.port) == (b.ip, b.port));
+    }
+    out
 }
 
 /// The endpoints of one service port.
@@ -132,6 +182,8 @@ mod tests {
             "endpoints": [{"addresses": ["10.244.0.6"], "nodeName": "node-0"}, {"addresses": ["10.244.0.5"], "conditions": {"ready": false}}]
         }));
         assert_eq!(slice_service(&a), Some(("ns".into(), "web".into())));
+        let mut nodes = NodeNames::default();
+        let (a, b) = (read_slice(&a, &mut nodes).unwrap(), read_slice(&b, &mut nodes).unwrap());
         let eps = service_endpoints([&a, &b], "node-0");
         let http = &eps[&("http".to_string(), Proto::Tcp, Family::V4)];
         let keys: Vec<String> = http.iter().map(Endpoint::key).collect();
@@ -150,11 +202,12 @@ mod tests {
             "metadata": {"namespace": "ns", "name": "x", "labels": {"kubernetes.io/service-name": "x"}},
             "addressType": "FQDN", "ports": [{"port": 80}], "endpoints": [{"addresses": ["example.test"]}]
         }));
-        assert!(service_endpoints([&s], "n").is_empty());
+        assert!(read_slice(&s, &mut NodeNames::default()).is_none());
         let s = slice(serde_json::json!({
             "metadata": {"namespace": "ns", "name": "y", "labels": {"kubernetes.io/service-name": "y"}},
             "addressType": "IPv6", "ports": [{"port": 80}], "endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["fd00::1"]}]
         }));
+        let s = read_slice(&s, &mut NodeNames::default()).unwrap();
         let eps = service_endpoints([&s], "n");
         assert_eq!(eps[&(String::new(), Proto::Tcp, Family::V6)].len(), 1);
     }

@@ -10,12 +10,21 @@
 //!                                         vmap @no-endpoint-*: reject or drop
 //! ```
 //!
-//! Endpoints live in 64 shard maps per family, `endpoints-v4-S`: `service id . slot` →
+//! Most service ports are plain: a ClusterIP, Cluster traffic policy, no session affinity,
+//! at most [`MAX_DISPATCHED`] endpoints. Those have no chain of their own: `service-dispatch`
+//! maps their address to `id . endpoint count`, a vmap on the count jumps to the shared
+//! chain `balance-v4-N` (masquerade unless from pods, pick one of N slots at random, DNAT
+//! to `endpoints-v4[id . slot]`). Adding, changing or removing such a service writes map
+//! elements only, which the kernel takes without revalidating the table's chain graph
+//! (a verdict element or rule does cost that walk, 10-30 ms at 10,000 services).
+//!
+//! The other ports have their chains (see [`crate::plan`]); their endpoints live in 64 shard maps per family, `endpoints-v4-S`: `service id . slot` →
 //! `address . port` (S = id mod 64); session affinity in `affinity-v4-S`, a dynamic map
 //! `affinity id . client address` → `address . port` with per-element timeouts. One global map
 //! bound from thousands of chains makes loads quadratic in the kernel, and a map per
 //! service makes set lookups by name quadratic (see weft-kernel's examples/nft_bench.rs).
 
+use crate::plan::NodeContext;
 use crate::service::Family;
 use std::collections::BTreeMap;
 use weft_kernel::nft::{self, ct_state, ct_status, priority, BoolOp, Chain, ChainType, Element, Expr, Hook, IcmpxCode, KeyType, MetaKey, NatFlags, Reg, Reject, Set, SetFlags, Value};
@@ -66,6 +75,15 @@ pub fn addr_type(f: Family) -> KeyType {
 pub fn service_ips(f: Family) -> String {
     format!("service-ips{}", suffix(f))
 }
+/// Sets keyed like `no-endpoint-*` of the addresses that reject (nothing serves them): a
+/// set, not a vmap element going to the reject chain, so that adding one does not make
+/// the kernel walk the table's chain graph.
+pub fn reject_services(f: Family) -> String {
+    format!("reject-services{}", suffix(f))
+}
+pub fn reject_nodeports(f: Family) -> String {
+    format!("reject-nodeports{}", suffix(f))
+}
 pub fn no_endpoint_services(f: Family) -> String {
     format!("no-endpoint-services{}", suffix(f))
 }
@@ -79,6 +97,24 @@ pub fn service_nodeports(f: Family) -> String {
 pub fn no_endpoint_nodeports(f: Family) -> String {
     format!("no-endpoint-nodeports{}", suffix(f))
 }
+/// `daddr . l4proto . dport` -> `id . endpoint count` of plain service ports.
+pub fn service_dispatch(f: Family) -> String {
+    format!("service-dispatch{}", suffix(f))
+}
+/// Endpoint count -> goto the shared balance chain for that count.
+pub fn balance_by_count(f: Family) -> String {
+    format!("balance-by-count-{}", short(f))
+}
+pub fn balance_chain(f: Family, n: u32) -> String {
+    format!("balance-{}-{n}", short(f))
+}
+/// `id . slot` -> `address . port`, the endpoints of plain service ports.
+pub fn endpoints_dispatched(f: Family) -> String {
+    format!("endpoints-{}", short(f))
+}
+/// Plain service ports with more endpoints than this get chains of their own.
+pub const MAX_DISPATCHED: u32 = 128;
+
 pub fn endpoints_shard(f: Family, id: u32) -> String {
     format!("endpoints-{}-{}", short(f), id % SHARDS)
 }
@@ -97,6 +133,11 @@ pub fn sets() -> Vec<Set> {
         out.push(Set::vmap(&firewall_ips(f), &svc_key));
         out.push(Set::vmap(&service_nodeports(f), &port_key));
         out.push(Set::vmap(&no_endpoint_nodeports(f), &port_key));
+        out.push(Set::new(&reject_services(f), &svc_key));
+        out.push(Set::new(&reject_nodeports(f), &port_key));
+        out.push(Set::map(&service_dispatch(f), &svc_key, &[KeyType::Integer32, KeyType::Integer32]));
+        out.push(Set::vmap(&balance_by_count(f), &[KeyType::Integer32]));
+        out.push(Set::map(&endpoints_dispatched(f), &[KeyType::Integer32, KeyType::Integer32], &[addr_type(f), KeyType::InetService]));
         for s in 0..SHARDS {
             out.push(Set::map(&endpoints_shard(f, s), &[KeyType::Integer32, KeyType::Integer32], &[addr_type(f), KeyType::InetService]));
             out.push(
@@ -176,7 +217,7 @@ pub fn daddr(f: Family, r: Reg) -> Expr {
 }
 
 /// `daddr . l4proto . dport` into r32(0..).
-fn service_key(f: Family) -> Vec<Expr> {
+pub fn service_key(f: Family) -> Vec<Expr> {
     match f {
         Family::V4 => Expr::ipv4_service_key(),
         Family::V6 => Expr::ipv6_service_key(),
@@ -243,8 +284,9 @@ fn hairpin(f: Family) -> Vec<Expr> {
     .concat()
 }
 
-/// The base chains and helper chains, with their rules.
-pub fn skeleton() -> Objects {
+/// The base chains, helper chains and shared balance chains, with their rules (the
+/// balance chains masquerade by `node`'s pod CIDRs).
+pub fn skeleton(node: &NodeContext) -> Objects {
     let mut o = Objects::default();
     let filter = |name: &str, hook| Chain::base(name, ChainType::Filter, hook, priority::DSTNAT - 10);
     let jump_new = |chain: &str| [ct_new(), vec![Expr::jump(chain)]].concat();
@@ -260,10 +302,23 @@ pub fn skeleton() -> Objects {
     let by_port = |map: fn(Family) -> String| -> Vec<Vec<Expr>> {
         [Family::V4, Family::V6].into_iter().map(|f| [guard(f), local_not_loopback(f), port_key(), vec![Expr::vmap(&map(f), Reg::R1)]].concat()).collect()
     };
-    o.chain(Chain::regular(SERVICES), [by_key(service_ips), by_port(service_nodeports)].concat());
+    let dispatch: Vec<Vec<Expr>> = [Family::V4, Family::V6]
+        .into_iter()
+        .map(|f| [guard(f), service_key(f), vec![Expr::map(&service_dispatch(f), Reg::r32(0), Reg::r32(5)), Expr::vmap(&balance_by_count(f), Reg::r32(6))]].concat())
+        .collect();
+    o.chain(Chain::regular(SERVICES), [dispatch, by_key(service_ips), by_port(service_nodeports)].concat());
+    for f in [Family::V4, Family::V6] {
+        for n in 1..=MAX_DISPATCHED {
+            let name = balance_chain(f, n);
+            o.chain(Chain::regular(&name), crate::render::shared_balance(f, n, node));
+            o.element(&balance_by_count(f), Element::verdict(Value::u32(n), nft::Verdict::Goto(name)));
+        }
+    }
     o.chain(Chain::regular(FIREWALL_CHECK), by_key(firewall_ips));
-    o.chain(Chain::regular(SERVICE_ENDPOINTS_CHECK), by_key(no_endpoint_services));
-    o.chain(Chain::regular(NODEPORT_ENDPOINTS_CHECK), by_port(no_endpoint_nodeports));
+    let reject_by_key = [Family::V4, Family::V6].into_iter().map(|f| [guard(f), service_key(f), vec![Expr::in_set(&reject_services(f), Reg::R1), Expr::goto(REJECT_CHAIN)]].concat());
+    let reject_by_port = [Family::V4, Family::V6].into_iter().map(|f| [guard(f), local_not_loopback(f), port_key(), vec![Expr::in_set(&reject_nodeports(f), Reg::R1), Expr::goto(REJECT_CHAIN)]].concat());
+    o.chain(Chain::regular(SERVICE_ENDPOINTS_CHECK), reject_by_key.chain(by_key(no_endpoint_services)).collect());
+    o.chain(Chain::regular(NODEPORT_ENDPOINTS_CHECK), reject_by_port.chain(by_port(no_endpoint_nodeports)).collect());
     o.chain(Chain::regular(REJECT_CHAIN), vec![vec![Expr::reject(Reject::Icmpx(IcmpxCode::PortUnreachable))]]);
     o.chain(Chain::regular(MARK_FOR_MASQUERADE), vec![mark_bits(!MASQ_MARK, MASQ_MARK)]);
     o.chain(

@@ -18,13 +18,18 @@ pub mod apply;
 pub mod categorize;
 pub mod diff;
 pub mod endpoints;
+mod heap;
 pub mod layout;
+pub mod metrics;
+pub mod parallel;
 pub mod plan;
+pub mod registry;
 pub mod render;
 pub mod service;
 pub mod state;
 
 pub use endpoints::Endpoint;
+pub use heap::trim_heap;
 pub use plan::{compile, NodeContext, Rule, ServiceRules, Verdict};
 pub use service::{Family, Proto, ServicePort, ServicePortName};
 pub use state::{Change, ProxyState};

@@ -6,7 +6,7 @@
 //! endpoint key `id . slot` at 5..=6, the chosen `address . port` from word 8 (R3).
 
 use crate::layout::{self, affinity_shard, endpoints_shard, saddr, Objects};
-use crate::plan::{Rule, ServiceRules, Target, Verdict};
+use crate::plan::{NodeContext, Rule, ServiceRules, Target, Verdict};
 use crate::service::{Family, Proto, ServicePort};
 use ipnet::IpNet;
 use std::net::IpAddr;
@@ -162,6 +162,59 @@ impl Ctx<'_> {
     }
 }
 
+/// The rules of the shared chain `balance-F-N`: masquerade unless from pods (or always,
+/// with masquerade-all), then DNAT to one of the N endpoint slots of the service's id.
+/// The kernel lets a rule read only registers it wrote itself, so the pick looks the
+/// id up again from the packet's `daddr . l4proto . dport`.
+pub fn shared_balance(f: Family, n: u32, node: &NodeContext) -> Vec<Vec<Expr>> {
+    let pod_cidrs: Vec<&IpNet> = node.pod_cidrs.iter().filter(|c| Family::of(&c.addr()) == f).collect();
+    let mut masq = Vec::new();
+    if !node.masquerade_all {
+        for net in pod_cidrs {
+            masq.extend(range(f, net, true));
+        }
+    }
+    masq.push(Expr::jump(layout::MARK_FOR_MASQUERADE));
+    let chosen = Reg::R3;
+    let mut pick = layout::service_key(f);
+    pick.extend([
+        Expr::map(&layout::service_dispatch(f), Reg::r32(0), Reg::r32(5)),
+        Expr::Numgen { dreg: Reg::r32(6), kind: nft::NumgenKind::Random, modulus: n, offset: 0 },
+        Expr::map(&layout::endpoints_dispatched(f), Reg::r32(5), chosen),
+        Expr::dnat(nat_family(f), chosen, Some(chosen.plus_words(addr_words(f)))),
+    ]);
+    vec![masq, pick]
+}
+
+/// The endpoints of a plain service port (see [`crate::layout`]): its ClusterIP goes to
+/// its own cluster chain, which masquerades as the node context says and balances over
+/// at most [`layout::MAX_DISPATCHED`] endpoints without affinity; nothing else.
+pub fn dispatched<'a>(port: &ServicePort, rules: &'a ServiceRules) -> Option<&'a [Target]> {
+    if rules.chains.len() != 1 || !rules.nodeports.is_empty() || !rules.no_endpoint_ips.is_empty() || !rules.no_endpoint_nodeports.is_empty() || !rules.firewall_ips.is_empty() || rules.health_check.is_some() {
+        return None;
+    }
+    let [(ip, _, _, Verdict::Goto(chain))] = rules.service_ips.as_slice() else { return None };
+    if *ip != port.cluster_ip {
+        return None;
+    }
+    match rules.chains.get(chain)?.as_slice() {
+        [Rule::MasqueradeUnlessFromPods { .. } | Rule::MasqueradeTo { .. }, Rule::Balance { endpoints, affinity_seconds: None }] if (1..=layout::MAX_DISPATCHED as usize).contains(&endpoints.len()) => Some(endpoints),
+        _ => None,
+    }
+}
+
+/// Where a plain service port's id is kept in the kernel: its `service-dispatch` element.
+pub fn dispatch_key(port: &ServicePort, rules: &ServiceRules) -> Option<(String, Value)> {
+    dispatched(port, rules)?;
+    Some((layout::service_dispatch(port.family), service_key(port.cluster_ip, port.name.proto, port.port)))
+}
+
+/// The id a `service-dispatch` element's data holds.
+pub fn dispatch_id(data: &Option<nft::Data>) -> Option<u32> {
+    let Some(nft::Data::Value(v)) = data else { return None };
+    Some(u32::from_ne_bytes(v.as_bytes().get(0..4)?.try_into().ok()?))
+}
+
 /// The chain comment that records a service port's id, so a restart finds it again.
 pub fn id_comment(id: u32) -> String {
     id.to_string()
@@ -171,11 +224,23 @@ pub fn id_comment(id: u32) -> String {
 pub fn service(port: &ServicePort, rules: &ServiceRules, id: u32) -> Objects {
     let f = port.family;
     let mut o = Objects::default();
+    if let Some(endpoints) = dispatched(port, rules) {
+        let key = service_key(port.cluster_ip, port.name.proto, port.port);
+        o.element(&layout::service_dispatch(f), Element::mapping(key, Value::concat([Value::u32(id), Value::u32(endpoints.len() as u32)])));
+        for (slot, t) in endpoints.iter().enumerate() {
+            o.element(&layout::endpoints_dispatched(f), Element::mapping(endpoint_key(id, slot as u32), target_value(t)));
+        }
+        return o;
+    }
     for (addr, proto, p, v) in &rules.service_ips {
         o.element(&layout::service_ips(f), Element::verdict(service_key(*addr, *proto, *p), verdict(v)));
     }
     for (addr, proto, p, v) in &rules.no_endpoint_ips {
-        o.element(&layout::no_endpoint_services(f), Element::verdict(service_key(*addr, *proto, *p), verdict(v)));
+        let key = service_key(*addr, *proto, *p);
+        match v {
+            Verdict::Reject => o.element(&layout::reject_services(f), Element::new(key)),
+            v => o.element(&layout::no_endpoint_services(f), Element::verdict(key, verdict(v))),
+        }
     }
     for (addr, proto, p, v) in &rules.firewall_ips {
         o.element(&layout::firewall_ips(f), Element::verdict(service_key(*addr, *proto, *p), verdict(v)));
@@ -184,7 +249,10 @@ pub fn service(port: &ServicePort, rules: &ServiceRules, id: u32) -> Objects {
         o.element(&layout::service_nodeports(f), Element::verdict(port_key(*proto, *p), verdict(v)));
     }
     for (proto, p, v) in &rules.no_endpoint_nodeports {
-        o.element(&layout::no_endpoint_nodeports(f), Element::verdict(port_key(*proto, *p), verdict(v)));
+        match v {
+            Verdict::Reject => o.element(&layout::reject_nodeports(f), Element::new(port_key(*proto, *p))),
+            v => o.element(&layout::no_endpoint_nodeports(f), Element::verdict(port_key(*proto, *p), verdict(v))),
+        }
     }
     let mut chains = Vec::new();
     {

@@ -3,23 +3,28 @@
 //! whose rules must be recompiled. `flush` recompiles only those and returns what
 //! changed, which is what the applier writes to the kernel.
 
-use crate::endpoints::{self, Endpoint};
+use crate::endpoints::{self, NodeNames, Slice};
 use crate::plan::{compile, NodeContext, ServiceRules};
 use crate::service::{service_ports, Family, Proto, ServicePort, ServicePortName};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// `(namespace, name)` of a service.
 pub type ServiceKey = (String, String);
 /// One service port in one family: the unit of compilation.
 pub type PortKey = (ServicePortName, Family);
 
+/// The label that hands a service to another proxy: kube-proxy and weft leave it alone.
+pub const SERVICE_PROXY_NAME: &str = "service.kubernetes.io/service-proxy-name";
+
+/// One service port as compiled. Shared (`Arc`) between the state and the changes it
+/// hands out, so a full sync of 10,000 services does not copy every rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compiled {
     pub port: ServicePort,
-    pub endpoints: Vec<Endpoint>,
     pub rules: ServiceRules,
 }
 
@@ -27,8 +32,8 @@ pub struct Compiled {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub key: PortKey,
-    pub old: Option<Compiled>,
-    pub new: Option<Compiled>,
+    pub old: Option<Arc<Compiled>>,
+    pub new: Option<Arc<Compiled>>,
 }
 
 impl Change {
@@ -46,24 +51,26 @@ impl Change {
         gone
     }
 
-    /// A UDP service address that had no endpoints and now has some: conntrack entries
-    /// made while it rejected must go, or clients keep being refused.
+    /// UDP service addresses (ClusterIP, external and load-balancer IPs) that had no
+    /// endpoints and now have some: conntrack entries made while they rejected must go,
+    /// or clients keep being refused.
     pub fn udp_addresses_now_served(&self) -> Vec<IpAddr> {
         let Some(new) = &self.new else { return vec![] };
         if new.port.name.proto != Proto::Udp {
             return vec![];
         }
-        let had: BTreeSet<IpAddr> = self
-            .old
-            .iter()
-            .flat_map(|o| o.rules.service_ips.iter().map(|s| s.0))
-            .collect();
-        new.rules
-            .service_ips
-            .iter()
-            .map(|s| s.0)
-            .filter(|ip| !had.contains(ip))
-            .collect()
+        let had: BTreeSet<IpAddr> = self.old.iter().flat_map(|o| o.rules.service_ips.iter().map(|s| s.0)).collect();
+        new.rules.service_ips.iter().map(|s| s.0).filter(|ip| !had.contains(ip)).collect()
+    }
+
+    /// The UDP node port, when it had no endpoints and now has some (same reason).
+    pub fn udp_node_port_now_served(&self) -> Option<u16> {
+        let new = self.new.as_ref()?;
+        if new.port.name.proto != Proto::Udp || new.rules.nodeports.is_empty() {
+            return None;
+        }
+        let had = self.old.as_ref().is_some_and(|o| !o.rules.nodeports.is_empty());
+        (!had).then_some(new.port.node_port)
     }
 }
 
@@ -71,46 +78,30 @@ impl Change {
 pub struct ProxyState {
     node: NodeContext,
     services: HashMap<ServiceKey, Vec<ServicePort>>,
-    slices: HashMap<ServiceKey, BTreeMap<String, EndpointSlice>>,
-    compiled: HashMap<PortKey, Compiled>,
+    /// A service's slices by name (usually one: a Vec, not a map).
+    slices: HashMap<ServiceKey, Vec<(String, Slice)>>,
+    nodes: NodeNames,
+    compiled: HashMap<PortKey, Arc<Compiled>>,
     /// Ports of each service as last compiled, to find the ones that went away.
-    ports_of: HashMap<ServiceKey, BTreeSet<PortKey>>,
+    ports_of: HashMap<ServiceKey, Vec<PortKey>>,
     dirty: BTreeSet<ServiceKey>,
 }
 
-/// What the proxy reads of a slice (addresses, conditions, node, ports), so that 10,000
-/// services do not keep 10,000 slices' metadata, hints and target references in memory.
-fn trimmed(slice: &EndpointSlice) -> EndpointSlice {
-    EndpointSlice {
-        address_type: slice.address_type.clone(),
-        endpoints: slice
-            .endpoints
-            .iter()
-            .map(|e| k8s_openapi::api::discovery::v1::Endpoint {
-                addresses: e.addresses.clone(),
-                conditions: e.conditions.clone(),
-                node_name: e.node_name.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        ports: slice.ports.clone(),
-        metadata: Default::default(),
-    }
+fn key_of(svc: &Service) -> ServiceKey {
+    (svc.metadata.namespace.clone().unwrap_or_default(), svc.metadata.name.clone().unwrap_or_default())
 }
 
-fn key_of(svc: &Service) -> ServiceKey {
-    (
-        svc.metadata.namespace.clone().unwrap_or_default(),
-        svc.metadata.name.clone().unwrap_or_default(),
-    )
+/// Handed to another proxy by its `service.kubernetes.io/service-proxy-name` label.
+pub fn is_for_another_proxy(svc: &Service) -> bool {
+    svc.metadata.labels.as_ref().is_some_and(|l| l.contains_key(SERVICE_PROXY_NAME))
 }
+
+/// Service ports and their compiled form, for one service.
+type CompiledPort = (PortKey, Compiled);
 
 impl ProxyState {
     pub fn new(node: NodeContext) -> Self {
-        ProxyState {
-            node,
-            ..Default::default()
-        }
+        ProxyState { node, ..Default::default() }
     }
 
     pub fn node(&self) -> &NodeContext {
@@ -124,6 +115,9 @@ impl ProxyState {
     }
 
     pub fn apply_service(&mut self, svc: &Service) {
+        if is_for_another_proxy(svc) {
+            return self.delete_service(svc);
+        }
         let key = key_of(svc);
         self.services.insert(key.clone(), service_ports(svc));
         self.dirty.insert(key);
@@ -140,10 +134,14 @@ impl ProxyState {
             return;
         };
         let name = slice.metadata.name.clone().unwrap_or_default();
-        self.slices
-            .entry(key.clone())
-            .or_default()
-            .insert(name, trimmed(slice));
+        let Some(data) = endpoints::read_slice(slice, &mut self.nodes) else {
+            return self.delete_slice(slice);
+        };
+        let list = self.slices.entry(key.clone()).or_default();
+        match list.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, d)) => *d = data,
+            None => list.push((name, data)),
+        }
         self.dirty.insert(key);
     }
 
@@ -153,7 +151,7 @@ impl ProxyState {
         };
         let name = slice.metadata.name.clone().unwrap_or_default();
         if let Some(m) = self.slices.get_mut(&key) {
-            m.remove(&name);
+            m.retain(|(n, _)| *n != name);
             if m.is_empty() {
                 self.slices.remove(&key);
             }
@@ -163,27 +161,13 @@ impl ProxyState {
 
     /// Replaces everything (a relist): services and slices not in the lists are gone.
     pub fn replace_all(&mut self, services: &[Service], slices: &[EndpointSlice]) {
-        let before: BTreeSet<ServiceKey> = self
-            .services
-            .keys()
-            .chain(self.slices.keys())
-            .cloned()
-            .collect();
-        self.services.clear();
-        self.slices.clear();
-        for s in services {
-            self.apply_service(s);
-        }
-        for s in slices {
-            self.apply_slice(s);
-        }
-        self.dirty.extend(before);
+        self.replace_services(services);
+        self.replace_slices(slices);
     }
 
     /// Replaces every Service (a relist of Services alone).
     pub fn replace_services(&mut self, services: &[Service]) {
-        self.dirty.extend(self.services.keys().cloned());
-        self.services.clear();
+        self.begin_services_relist();
         for s in services {
             self.apply_service(s);
         }
@@ -191,65 +175,74 @@ impl ProxyState {
 
     /// Replaces every EndpointSlice (a relist of slices alone).
     pub fn replace_slices(&mut self, slices: &[EndpointSlice]) {
-        self.dirty.extend(self.slices.keys().cloned());
-        self.slices.clear();
+        self.begin_slices_relist();
         for s in slices {
             self.apply_slice(s);
         }
+    }
+
+    /// Forgets every Service before a relist delivers them again one by one (so the
+    /// watch's objects need not be held until the list ends).
+    pub fn begin_services_relist(&mut self) {
+        self.dirty.extend(self.services.keys().cloned());
+        self.services.clear();
+    }
+
+    /// Forgets every EndpointSlice before a relist delivers them again one by one.
+    pub fn begin_slices_relist(&mut self) {
+        self.dirty.extend(self.slices.keys().cloned());
+        self.slices.clear();
+        self.nodes.forget_unused();
     }
 
     pub fn is_dirty(&self) -> bool {
         !self.dirty.is_empty()
     }
 
-    /// Recompiles the services that changed; returns every service port whose rules differ.
-    pub fn flush(&mut self) -> Vec<Change> {
-        let mut changes = Vec::new();
-        for key in std::mem::take(&mut self.dirty) {
-            let ports = self.services.get(&key).cloned().unwrap_or_default();
-            let eps = endpoints::service_endpoints(
-                self.slices.get(&key).into_iter().flat_map(|m| m.values()),
-                &self.node.node_name,
-            );
-            let mut now: BTreeSet<PortKey> = BTreeSet::new();
-            for port in ports {
-                let pk: PortKey = (port.name.clone(), port.family);
+    /// How many services are waiting to be recompiled.
+    pub fn dirty_services(&self) -> usize {
+        self.dirty.len()
+    }
+
+    fn compile_service(&self, key: &ServiceKey) -> Vec<CompiledPort> {
+        let Some(ports) = self.services.get(key) else { return vec![] };
+        let eps = endpoints::service_endpoints(self.slices.get(key).into_iter().flatten().map(|(_, s)| s), &self.node.node_name);
+        ports
+            .iter()
+            .map(|port| {
                 let endpoints = endpoints::for_port(&eps, &port.name, port.family);
-                let rules = compile(&port, &endpoints, &self.node);
-                let new = Compiled {
-                    port,
-                    endpoints,
-                    rules,
-                };
-                now.insert(pk.clone());
+                let rules = compile(port, &endpoints, &self.node);
+                ((port.name.clone(), port.family), Compiled { port: port.clone(), rules })
+            })
+            .collect()
+    }
+
+    /// Recompiles the services that changed (on every core when there are many); returns
+    /// every service port whose rules differ.
+    pub fn flush(&mut self) -> Vec<Change> {
+        let dirty: Vec<ServiceKey> = std::mem::take(&mut self.dirty).into_iter().collect();
+        let compiled = crate::parallel::map(&dirty, |key| self.compile_service(key));
+        let mut changes = Vec::new();
+        for (key, ports) in dirty.into_iter().zip(compiled) {
+            let mut now: Vec<PortKey> = Vec::with_capacity(ports.len());
+            for (pk, new) in ports {
+                now.push(pk.clone());
                 let old = self.compiled.get(&pk);
-                if old != Some(&new) {
-                    changes.push(Change {
-                        key: pk.clone(),
-                        old: old.cloned(),
-                        new: Some(new.clone()),
-                    });
-                    self.compiled.insert(pk, new);
+                if old.map(|o| &**o) != Some(&new) {
+                    let new = Arc::new(new);
+                    let old = self.compiled.insert(pk.clone(), new.clone());
+                    changes.push(Change { key: pk, old, new: Some(new) });
                 }
             }
-            for gone in self
-                .ports_of
-                .get(&key)
-                .cloned()
-                .unwrap_or_default()
-                .difference(&now)
-            {
-                if let Some(old) = self.compiled.remove(gone) {
-                    changes.push(Change {
-                        key: gone.clone(),
-                        old: Some(old),
-                        new: None,
-                    });
+            for gone in self.ports_of.remove(&key).unwrap_or_default() {
+                if !now.contains(&gone) {
+                    if let Some(old) = self.compiled.remove(&gone) {
+                        changes.push(Change { key: gone, old: Some(old), new: None });
+                    }
                 }
             }
-            if now.is_empty() {
-                self.ports_of.remove(&key);
-            } else {
+            if !now.is_empty() {
+                now.shrink_to_fit();
                 self.ports_of.insert(key, now);
             }
         }
@@ -257,20 +250,19 @@ impl ProxyState {
     }
 
     /// Every compiled service port (for a full sync or for introspection).
-    pub fn compiled(&self) -> impl Iterator<Item = (&PortKey, &Compiled)> {
+    pub fn compiled(&self) -> impl Iterator<Item = (&PortKey, &Arc<Compiled>)> {
         self.compiled.iter()
+    }
+
+    /// How many service ports are compiled.
+    pub fn port_count(&self) -> usize {
+        self.compiled.len()
     }
 
     /// The compiled ports of one service.
     pub fn service(&self, namespace: &str, name: &str) -> Vec<&Compiled> {
         let key = (namespace.to_string(), name.to_string());
-        let mut out: Vec<&Compiled> = self
-            .ports_of
-            .get(&key)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.compiled.get(k))
-            .collect();
+        let mut out: Vec<&Compiled> = self.ports_of.get(&key).into_iter().flatten().filter_map(|k| self.compiled.get(k).map(|c| &**c)).collect();
         out.sort_by(|a, b| (&a.port.name, a.port.family).cmp(&(&b.port.name, b.port.family)));
         out
     }
@@ -348,6 +340,35 @@ mod tests {
         assert_eq!(ch.len(), 1);
         assert!(ch[0].old.is_some() && ch[0].new.is_none());
         assert!(s.compiled().next().is_none());
+    }
+
+    #[test]
+    fn a_service_labelled_for_another_proxy_is_left_alone_and_taken_back_without_the_label() {
+        let mut s = state();
+        let mut other = svc("a", "TCP");
+        other.metadata.labels = Some([(SERVICE_PROXY_NAME.to_string(), "foo-bar".to_string())].into());
+        s.apply_service(&other);
+        assert!(s.flush().is_empty() && s.compiled().next().is_none());
+        s.apply_service(&svc("a", "TCP"));
+        assert_eq!(s.flush().len(), 1);
+        // Labelled again: as good as deleted.
+        s.apply_service(&other);
+        let ch = s.flush();
+        assert!(ch.len() == 1 && ch[0].new.is_none());
+    }
+
+    #[test]
+    fn a_udp_node_port_that_gets_endpoints_is_reported_for_its_stale_entries() {
+        let mut s = state();
+        let np: Service = serde_json::from_value(json!({"metadata": {"namespace": "ns", "name": "dns"}, "spec": {"type": "NodePort", "clusterIP": "10.96.0.7", "ports": [{"name": "p", "port": 53, "protocol": "UDP", "nodePort": 30053}]}})).unwrap();
+        s.apply_service(&np);
+        let ch = s.flush();
+        assert_eq!(ch[0].udp_node_port_now_served(), None, "nothing serves it yet");
+        s.apply_slice(&slice("dns", "dns-1", &["10.244.0.5"]));
+        let ch = s.flush();
+        assert_eq!(ch[0].udp_node_port_now_served(), Some(30053));
+        s.apply_slice(&slice("dns", "dns-1", &["10.244.0.6"]));
+        assert_eq!(s.flush()[0].udp_node_port_now_served(), None, "it was served already");
     }
 
     #[test]

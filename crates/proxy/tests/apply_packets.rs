@@ -95,7 +95,7 @@ fn should_serve_a_basic_endpoint_reject_without_endpoints_and_survive_a_restart_
         let r = ap.apply(&st2.flush()).unwrap();
         assert_eq!(r.transactions, 1);
         let rs = nft.ruleset(&layout::table_ref()).unwrap().unwrap();
-        let mut want = layout::skeleton();
+        let mut want = layout::skeleton(st2.node());
         for (k, c) in st2.compiled() {
             want.extend(&ap.objects(k, c));
         }
@@ -203,6 +203,69 @@ fn should_be_able_to_create_a_functioning_node_port_service() {
     });
 }
 
+/// A UDP client socket on the client's address at `port` (one conntrack entry per target).
+fn udp_client(port: u16) -> std::net::UdpSocket {
+    let sock = std::net::UdpSocket::bind(("10.1.0.2", port)).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
+    sock
+}
+
+/// Asks `to` from `sock` up to `tries` times; the first answer.
+fn ask_udp(sock: &std::net::UdpSocket, to: &str, tries: u32) -> Option<String> {
+    let mut buf = [0u8; 64];
+    // Replies to earlier retries would answer for the wrong moment: drop them.
+    sock.set_nonblocking(true).unwrap();
+    while sock.recv_from(&mut buf).is_ok() {}
+    sock.set_nonblocking(false).unwrap();
+    for _ in 0..tries {
+        sock.send_to(b"q", to).unwrap();
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            return Some(String::from_utf8_lossy(&buf[..n]).to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn should_flush_stale_udp_conntrack_when_a_cluster_ip_and_node_port_get_endpoints_and_when_one_goes() {
+    weft_testns::run_async("proxy_udp_first_endpoints", |t| async move {
+        let (node, pods) = topology(t.dir()).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let servers = [serve_udp(&pods, "10.2.0.2:5353", stop.clone()), serve_udp(&pods, "10.2.0.3:5353", stop.clone())];
+        let mut st = state();
+        let mut ap = Applier::open(&node).unwrap();
+        ap.resync(&st).unwrap();
+        // Clients ask before the proxy serves the service: the node keeps conntrack entries
+        // of those flows without NAT (to the ClusterIP, routed on; to the node port, refused).
+        let (to_cluster_ip, to_node_port) = (udp_client(40010), udp_client(40011));
+        assert_eq!(ask_udp(&to_cluster_ip, "10.96.0.60:53", 1), None);
+        assert_eq!(ask_udp(&to_node_port, "10.1.0.1:30053", 1), None);
+        let mut ct = Conntrack::open(&node).unwrap();
+        let entries = ct.list().unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(entries.iter().any(|e| e.orig.dst == ip("10.96.0.60")) && entries.iter().any(|e| e.orig.dport == 30053), "stale entries to start from: {entries:?}");
+
+        st.apply_service(&service("dns", "10.96.0.60", json!({"type": "NodePort", "ports": [{"port": 53, "targetPort": 5353, "protocol": "UDP", "nodePort": 30053}]})));
+        st.apply_slice(&slice("dns", &["10.2.0.2"], "UDP", 5353));
+        ap.apply(&st.flush()).unwrap();
+        // The same client sockets (the same flows) now reach the endpoint, through both.
+        assert_eq!(ask_udp(&to_cluster_ip, "10.96.0.60:53", 10).as_deref(), Some("10.2.0.2"));
+        assert_eq!(ask_udp(&to_node_port, "10.1.0.1:30053", 10).as_deref(), Some("10.2.0.2"));
+
+        // The endpoint is replaced: the node port's flow moves to the new one too.
+        st.apply_slice(&slice("dns", &["10.2.0.3"], "UDP", 5353));
+        ap.apply(&st.flush()).unwrap();
+        assert_eq!(ask_udp(&to_node_port, "10.1.0.1:30053", 10).as_deref(), Some("10.2.0.3"));
+        assert_eq!(ask_udp(&to_cluster_ip, "10.96.0.60:53", 10).as_deref(), Some("10.2.0.3"));
+        stop.store(true, Ordering::Relaxed);
+        for s in servers {
+            s.join().unwrap();
+        }
+        drop(ap);
+        cleanup(&t, node, pods);
+    });
+}
+
 #[test]
 fn should_be_able_to_preserve_udp_traffic_when_server_pod_cycles() {
     weft_testns::run_async("proxy_udp_stale", |t| async move {
@@ -216,22 +279,8 @@ fn should_be_able_to_preserve_udp_traffic_when_server_pod_cycles() {
         let mut ap = Applier::open(&node).unwrap();
         ap.resync(&st).unwrap();
         // One client socket (one conntrack entry), kept across the endpoint change.
-        let sock = std::net::UdpSocket::bind("10.1.0.2:40000").unwrap();
-        sock.set_read_timeout(Some(std::time::Duration::from_millis(300))).unwrap();
-        let ask_udp = move |sock: &std::net::UdpSocket| -> Option<String> {
-            let mut buf = [0u8; 64];
-            // Replies to earlier retries would answer for the wrong moment: drop them.
-            sock.set_nonblocking(true).unwrap();
-            while sock.recv_from(&mut buf).is_ok() {}
-            sock.set_nonblocking(false).unwrap();
-            for _ in 0..10 {
-                sock.send_to(b"q", "10.96.0.50:53").unwrap();
-                if let Ok((n, _)) = sock.recv_from(&mut buf) {
-                    return Some(String::from_utf8_lossy(&buf[..n]).to_string());
-                }
-            }
-            None
-        };
+        let sock = udp_client(40000);
+        let ask_udp = |sock: &std::net::UdpSocket| ask_udp(sock, "10.96.0.50:53", 10);
         assert_eq!(ask_udp(&sock).as_deref(), Some("10.2.0.2"));
         // The server pod is replaced by one at another address.
         st.apply_slice(&slice("dns", &["10.2.0.3"], "UDP", 5353));

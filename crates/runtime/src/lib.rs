@@ -16,6 +16,7 @@ mod events;
 pub mod flow_log;
 pub mod exec_program;
 mod hooks;
+mod http_once;
 pub mod image;
 pub mod kubelet;
 pub mod mount_exec;
@@ -33,6 +34,7 @@ mod probe_run;
 mod process;
 mod proxy_agent;
 mod proxy_health;
+mod proxy_metrics;
 pub mod start_order;
 pub mod underlay;
 mod volume_files;
@@ -66,7 +68,9 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
     }
     let heartbeat = node::heartbeat(client.clone(), cfg.clone());
     let routes = node_routes::run(client.clone(), cfg.clone());
-    let proxy = proxy_agent::run(client.clone(), cfg.clone());
+    let proxy_metrics = std::sync::Arc::new(weft_proxy::metrics::ProxyMetrics::new());
+    let proxy = proxy_agent::run(client.clone(), cfg.clone(), proxy_metrics.clone());
+    let proxy_metrics = proxy_metrics::serve(cfg.clone(), proxy_metrics);
     let policy = policy_agent::run(client.clone(), cfg.clone());
     let pods = pods::run(client, cfg, index);
     tokio::select! {
@@ -75,6 +79,7 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         r = routes => r,
         r = kubelet => r,
         r = proxy => r,
+        r = proxy_metrics => r,
         r = policy => r,
     }
 }

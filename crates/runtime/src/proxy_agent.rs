@@ -15,12 +15,15 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weft_kernel::Netns;
 use weft_proxy::apply::Applier;
+use weft_proxy::metrics::{ProxyMetrics, SyncKind};
 use weft_proxy::{NodeContext, ProxyState};
 
-/// Services another proxy implements, and headless ones, are not ours (as kube-proxy).
+/// Services another proxy implements, and headless ones, are not ours (as kube-proxy;
+/// `ProxyState` also leaves a service labelled for another proxy alone).
 pub const NOT_OURS: &str = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
 /// Events closer together than this are applied in one transaction.
 const COALESCE: Duration = Duration::from_millis(5);
@@ -30,11 +33,12 @@ enum Ev {
     Slice(Box<Event<EndpointSlice>>),
 }
 
-/// Initial lists in progress (kube-rs delivers Init, InitApply..., InitDone).
+/// Whether each kind's initial list (kube-rs delivers Init, InitApply..., InitDone) is
+/// complete. The objects of a list go into the state as they arrive (after Init forgot the
+/// kind's old ones), so the watch's objects are never all held at once; nothing is synced
+/// while a list is in progress.
 #[derive(Default)]
 struct Listing {
-    services: Option<Vec<Service>>,
-    slices: Option<Vec<EndpointSlice>>,
     services_done: bool,
     slices_done: bool,
 }
@@ -47,30 +51,28 @@ impl Listing {
     fn handle(&mut self, state: &mut ProxyState, ev: Ev) {
         match ev {
             Ev::Svc(e) => match *e {
-                Event::Init => self.services = Some(Vec::new()),
-                Event::InitApply(s) => self.services.get_or_insert_with(Vec::new).push(s),
-                Event::InitDone => {
-                    state.replace_services(&self.services.take().unwrap_or_default());
-                    self.services_done = true;
+                Event::Init => {
+                    state.begin_services_relist();
+                    self.services_done = false;
                 }
-                Event::Apply(s) => state.apply_service(&s),
+                Event::InitApply(s) | Event::Apply(s) => state.apply_service(&s),
+                Event::InitDone => self.services_done = true,
                 Event::Delete(s) => state.delete_service(&s),
             },
             Ev::Slice(e) => match *e {
-                Event::Init => self.slices = Some(Vec::new()),
-                Event::InitApply(s) => self.slices.get_or_insert_with(Vec::new).push(s),
-                Event::InitDone => {
-                    state.replace_slices(&self.slices.take().unwrap_or_default());
-                    self.slices_done = true;
+                Event::Init => {
+                    state.begin_slices_relist();
+                    self.slices_done = false;
                 }
-                Event::Apply(s) => state.apply_slice(&s),
+                Event::InitApply(s) | Event::Apply(s) => state.apply_slice(&s),
+                Event::InitDone => self.slices_done = true,
                 Event::Delete(s) => state.delete_slice(&s),
             },
         }
     }
 }
 
-pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
+pub async fn run(client: kube::Client, cfg: NodeConfig, metrics: Arc<ProxyMetrics>) -> anyhow::Result<()> {
     let ns = match &cfg.netns {
         Some(p) => Netns::open(p)?,
         None => Netns::current()?,
@@ -106,7 +108,14 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
                     continue;
                 }
             },
-            _ = retry.tick() => if !needs_resync { continue },
+            _ = retry.tick() => {
+                if health.pending() {
+                    health.update(&state).await;
+                }
+                if !needs_resync {
+                    continue;
+                }
+            }
         }
         if !listing.done() || (!state.is_dirty() && !needs_resync) {
             continue;
@@ -114,10 +123,17 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         let started = Instant::now();
         let changes = state.flush();
         let mut ap = applier.take().expect("the applier is back after each sync");
+        let kind = if needs_resync { SyncKind::Full } else { SyncKind::Partial };
         let (ap, result) = if needs_resync {
+            drop(changes);
+            // The compiled ports are shared (Arc): the snapshot copies no rules.
             let snapshot: Vec<_> = state.compiled().map(|(k, c)| (k.clone(), c.clone())).collect();
+            let node_context = state.node().clone();
             tokio::task::spawn_blocking(move || {
-                let r = ap.resync_ports(snapshot.iter().map(|(k, c)| (k, c)));
+                let r = ap.resync_ports(&node_context, snapshot.iter().map(|(k, c)| (k, &**c)));
+                drop(snapshot);
+                // Rendering everything allocated far more than the proxy keeps.
+                weft_proxy::trim_heap();
                 (ap, r)
             })
             .await?
@@ -132,9 +148,11 @@ pub async fn run(client: kube::Client, cfg: NodeConfig) -> anyhow::Result<()> {
         match result {
             Ok(r) => {
                 needs_resync = false;
+                metrics.synced(kind, started.elapsed(), &r, state.port_count());
                 tracing::debug!(%node, weight = r.weight, took_us = started.elapsed().as_micros() as u64, "service proxy synced");
             }
             Err(e) => {
+                metrics.failed(kind);
                 // The kernel may hold part of a large sync: re-read it and diff again.
                 tracing::warn!(%node, %e, "service proxy sync failed; resyncing from the kernel");
                 needs_resync = true;

@@ -3,10 +3,9 @@
 //! count of local endpoints when this node has some, 503 otherwise, so a load balancer
 //! (or `weft up`'s host-side routes) sends traffic only to nodes that can serve it.
 
+use crate::http_once;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use weft_kernel::Netns;
 use weft_proxy::ProxyState;
@@ -27,6 +26,8 @@ pub struct HealthServers {
     ns: Arc<Netns>,
     node: String,
     servers: BTreeMap<u16, Server>,
+    /// Ports that could not be bound yet (retried).
+    failed: BTreeMap<u16, Health>,
 }
 
 /// The body and status kube-proxy's service health server answers with.
@@ -38,38 +39,12 @@ fn response(h: &Health) -> String {
     })
     .to_string();
     let status = if h.local_endpoints > 0 { "200 OK" } else { "503 Service Unavailable" };
-    format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-}
-
-async fn serve(listener: tokio::net::TcpListener, health: watch::Receiver<Health>) {
-    loop {
-        let Ok((mut s, _)) = listener.accept().await else { continue };
-        let h = health.borrow().clone();
-        tokio::spawn(async move {
-            // Read the request head (bounded), then answer and close.
-            let mut buf = vec![0u8; 4096];
-            let mut n = 0;
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while n < buf.len() {
-                    match s.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => n += k,
-                    }
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-            })
-            .await;
-            let _ = s.write_all(response(&h).as_bytes()).await;
-            let _ = s.shutdown().await;
-        });
-    }
+    http_once::response(status, "application/json", &body)
 }
 
 impl HealthServers {
     pub fn new(ns: Netns, node: String) -> HealthServers {
-        HealthServers { ns: Arc::new(ns), node, servers: BTreeMap::new() }
+        HealthServers { ns: Arc::new(ns), node, servers: BTreeMap::new(), failed: BTreeMap::new() }
     }
 
     /// Serves exactly the health check ports `state` asks for, with its current counts.
@@ -81,13 +56,16 @@ impl HealthServers {
                 h.local_endpoints = h.local_endpoints.max(local);
             }
         }
-        self.servers.retain(|port, s| {
-            let keep = want.contains_key(port);
-            if !keep {
+        // A port no longer wanted (the service went, or back to externalTrafficPolicy
+        // Cluster) is closed before this returns, so it is free to bind again at once.
+        let gone: Vec<u16> = self.servers.keys().filter(|p| !want.contains_key(p)).copied().collect();
+        for port in gone {
+            if let Some(s) = self.servers.remove(&port) {
                 s.task.abort();
+                let _ = s.task.await;
             }
-            keep
-        });
+        }
+        self.failed.clear();
         for (port, h) in want {
             if let Some(s) = self.servers.get(&port) {
                 s.health.send_if_modified(|cur| {
@@ -97,21 +75,25 @@ impl HealthServers {
                 });
                 continue;
             }
-            let addr = std::net::SocketAddr::from(([0, 0, 0, 0], port));
-            let bound = weft_kernel::run_in(&self.ns, || std::net::TcpListener::bind(addr));
-            let listener = match bound.map_err(anyhow::Error::from).and_then(|r| Ok(r?)).and_then(|l| {
-                l.set_nonblocking(true)?;
-                Ok(tokio::net::TcpListener::from_std(l)?)
-            }) {
+            let listener = match http_once::listen(&self.ns, std::net::SocketAddr::from(([0, 0, 0, 0], port))) {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::warn!(node = %self.node, port, service = %format!("{}/{}", h.namespace, h.name), %e, "serving healthCheckNodePort");
+                    tracing::warn!(node = %self.node, port, service = %format!("{}/{}", h.namespace, h.name), %e, "serving healthCheckNodePort; retrying");
+                    self.failed.insert(port, h);
                     continue;
                 }
             };
             let (tx, rx) = watch::channel(h);
-            self.servers.insert(port, Server { health: tx, task: tokio::spawn(serve(listener, rx)) });
+            let task = tokio::spawn(http_once::serve(listener, move |_| response(&rx.borrow())));
+            self.servers.insert(port, Server { health: tx, task });
         }
+    }
+}
+
+impl HealthServers {
+    /// Some health check port could not be bound: call [`HealthServers::update`] again.
+    pub fn pending(&self) -> bool {
+        !self.failed.is_empty()
     }
 }
 

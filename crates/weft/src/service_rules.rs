@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 use weft_kernel::nft::Nft;
 use weft_kernel::Netns;
-use weft_proxy::apply::{chain_id, Applier};
-use weft_proxy::layout::{self, Objects};
+use weft_proxy::apply::Applier;
+use weft_proxy::layout::Objects;
 use weft_proxy::state::Compiled;
 use weft_proxy::{render, NodeContext, ProxyState};
 
@@ -82,8 +82,7 @@ fn compare(want: &Objects, got: &Objects) -> Vec<String> {
 fn check_node(netns: &Path, c: &Compiled) -> Result<(Option<u32>, Vec<String>)> {
     let ns = Netns::open(netns).with_context(|| format!("opening the node's netns {}", netns.display()))?;
     let mut nft = Nft::open(&ns)?;
-    let chains = nft.chains(&layout::table_ref()).unwrap_or_default();
-    let id = chains.iter().filter(|k| c.rules.chains.contains_key(&k.name)).find_map(chain_id);
+    let id = Applier::recorded_id(&mut nft, c).unwrap_or_default();
     let want = render::service(&c.port, &c.rules, id.unwrap_or(0));
     let got = Applier::read_back(&mut nft, &want, id)?;
     Ok((id, compare(&want, &got)))

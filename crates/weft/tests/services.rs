@@ -114,6 +114,76 @@ fn should_be_able_to_create_a_functioning_node_port_service_and_a_load_balancer_
     // Cluster policy: every node serves its node port, masquerading.
     c.ok(&["patch", "service", "lb", "-p", r#"{"spec":{"externalTrafficPolicy":"Cluster","healthCheckNodePort":null}}"#]);
     c.eventually(30, "node-1 to serve the node port with Cluster policy", || host_curl(&c, &format!("-m 2 http://{n1}:{node_port}/hostname")).1 == "lb-1");
+    // No health check with Cluster policy: its port is closed on every node (refused, curl 7).
+    c.eventually(30, "the healthCheckNodePort to be closed on both nodes", || [&n1, &n2].iter().all(|n| host_curl(&c, &format!("-m 2 http://{n}:{hc_port}/")).0 == 7));
+}
+
+#[test]
+fn should_create_endpoints_for_unready_pods_with_publish_not_ready_addresses() {
+    let c = Cluster::start();
+    // Never ready: its readiness probe knocks on a port nothing listens on.
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: unready\n  labels: {{app: unready}}\nspec:\n  nodeName: node-2\n  containers:\n  - name: c\n    image: {AGNHOST}\n    args: [netexec, --http-port=8080]\n    readinessProbe: {{tcpSocket: {{port: 9999}}, periodSeconds: 1}}\n"
+    ));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    c.apply(&service("tolerant", "unready", "  publishNotReadyAddresses: true\n"));
+    c.apply(&service("strict", "unready", ""));
+    c.wait_running("unready", 60);
+    c.wait_running("client", 60);
+    let tolerant = cluster_ip(&c, "tolerant");
+    c.eventually(60, "the unready pod to answer through the publishNotReadyAddresses service", || c.in_pod("client", &format!("curl -s -m 2 http://{tolerant}/hostname")) == "unready");
+    assert_eq!(c.ok(&["get", "pod", "unready", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]), "False");
+    // The same pod behind an ordinary service: no ready endpoint, refused at once.
+    let strict = cluster_ip(&c, "strict");
+    assert_eq!(c.in_pod("client", &format!("curl -s -m 5 http://{strict}/hostname; echo rc=$?")).trim(), "rc=7");
+}
+
+#[test]
+fn should_implement_service_kubernetes_io_service_proxy_name() {
+    let c = Cluster::start();
+    c.apply(&netexec("web-1", "node-2", "web"));
+    c.apply(&pod("client", "node-1", "client", &["pause"]));
+    let labelled = "apiVersion: v1\nkind: Service\nmetadata:\n  name: other\n  labels: {service.kubernetes.io/service-proxy-name: foo-bar}\nspec:\n  selector: {app: web}\n  ports:\n  - {port: 80, targetPort: 8080}\n";
+    c.apply(labelled);
+    c.apply(&service("ours", "web", ""));
+    c.wait_running("web-1", 60);
+    c.wait_running("client", 60);
+    let (ours, other) = (cluster_ip(&c, "ours"), cluster_ip(&c, "other"));
+    let answers = |ip: &str| c.in_pod("client", &format!("curl -s -m 2 http://{ip}/hostname")) == "web-1";
+    c.eventually(60, "the service without the label to be served", || answers(&ours));
+    assert!(!answers(&other), "a service another proxy implements gets no rules from weft");
+    c.ok(&["label", "service", "other", "service.kubernetes.io/service-proxy-name-"]);
+    c.eventually(30, "the service to be served once the label is gone", || answers(&other));
+    c.ok(&["label", "service", "other", "service.kubernetes.io/service-proxy-name=foo-bar"]);
+    c.eventually(30, "the service to be left alone again with the label back", || !answers(&other));
+}
+
+/// The value of an unlabelled sample `name` in Prometheus text.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+#[test]
+fn the_proxy_serves_its_sync_metrics_on_port_10249_and_they_move_with_a_change() {
+    let c = Cluster::start();
+    let n1 = node_ip(&c, "node-1");
+    let scrape = || host_curl(&c, &format!("-m 2 http://{n1}:10249/metrics")).1;
+    let mut before = String::new();
+    c.eventually(60, "the first full sync to be counted", || {
+        before = scrape();
+        sample(&before, "weft_proxy_sync_full_proxy_rules_duration_seconds_count") >= 1.0
+    });
+    assert!(sample(&before, "weft_proxy_sync_proxy_rules_last_timestamp_seconds") > 1.7e9, "{before}");
+    c.apply(&netexec("m-1", "node-2", "m"));
+    c.apply(&service("m", "m", ""));
+    c.wait_running("m-1", 60);
+    let elements = "weft_proxy_sync_proxy_rules_elements_applied_total";
+    c.eventually(60, "a partial sync writing the new service's elements", || {
+        let now = scrape();
+        sample(&now, "weft_proxy_sync_partial_proxy_rules_duration_seconds_count") > sample(&before, "weft_proxy_sync_partial_proxy_rules_duration_seconds_count")
+            && sample(&now, elements) >= sample(&before, elements) + 2.0
+            && sample(&now, "weft_proxy_sync_proxy_rules_last_timestamp_seconds") > sample(&before, "weft_proxy_sync_proxy_rules_last_timestamp_seconds")
+    });
 }
 
 #[test]

@@ -23,8 +23,29 @@ fn target(ip: &str) -> Value {
 }
 
 #[test]
-fn a_cluster_ip_is_one_map_element_and_its_endpoints_sit_in_the_shard_of_its_id() {
+fn a_plain_cluster_ip_is_two_map_lookups_and_no_chain_of_its_own() {
     let o = render(&port(), &[ep("10.244.0.1", true), ep("10.244.1.2", false)], 70);
+    assert!(o.chains.is_empty(), "{:?}", o.chains.keys());
+    let e = &o.elements["service-dispatch"][&service_key("10.96.0.20".parse().unwrap(), Proto::Tcp, 80)];
+    assert_eq!(e.data, Some(nft::Data::Value(Value::concat([Value::u32(70), Value::u32(2)]))));
+    assert_eq!(dispatch_id(&e.data), Some(70), "the id is recoverable from the element");
+    let eps = &o.elements["endpoints-v4"];
+    assert_eq!(eps[&endpoint_key(70, 0)].data, Some(nft::Data::Value(target("10.244.0.1"))));
+    assert_eq!(eps[&endpoint_key(70, 1)].data, Some(nft::Data::Value(target("10.244.1.2"))));
+    // The shared chain for two endpoints: masquerade unless from pods, then pick a slot.
+    let s = layout::skeleton(&node());
+    let two = &s.chains["balance-v4-2"].rules;
+    assert!(two[0].iter().any(|e| matches!(e, Expr::Range { negate: true, .. })) && two[0].last() == Some(&Expr::jump(layout::MARK_FOR_MASQUERADE)));
+    assert!(two[1].contains(&Expr::Numgen { dreg: Reg::r32(6), kind: nft::NumgenKind::Random, modulus: 2, offset: 0 }), "{two:?}");
+    assert!(two[1].contains(&Expr::map("endpoints-v4", Reg::r32(5), Reg::R3)));
+    assert!(matches!(two[1].last(), Some(Expr::Nat { family: NatFamily::Ipv4, .. })));
+    assert_eq!(s.elements["balance-by-count-v4"][&Value::u32(2)].data, Some(nft::Data::Verdict(nft::Verdict::Goto("balance-v4-2".into()))));
+}
+
+#[test]
+fn a_cluster_ip_with_affinity_has_its_chain_and_its_endpoints_sit_in_the_shard_of_its_id() {
+    let p = ServicePort { affinity_seconds: Some(60), ..port() };
+    let o = render(&p, &[ep("10.244.0.1", true), ep("10.244.1.2", false)], 70);
     let ips = &o.elements["service-ips"];
     assert_eq!(ips.len(), 1);
     let e = &ips[&service_key("10.96.0.20".parse().unwrap(), Proto::Tcp, 80)];
@@ -65,9 +86,11 @@ fn local_policy_endpoints_take_slots_after_the_cluster_ones_and_remember_clients
 #[test]
 fn no_endpoints_reject_through_the_reject_chain_and_local_policy_drops() {
     let o = render(&port(), &[], 1);
-    let e = o.elements["no-endpoint-services"].values().next().unwrap();
-    assert_eq!(e.data, Some(nft::Data::Verdict(nft::Verdict::Goto(layout::REJECT_CHAIN.into()))));
-    assert!(o.chains.is_empty() && !o.elements.contains_key("service-ips"));
+    let e = o.elements["reject-services"].values().next().unwrap();
+    assert_eq!(e.data, None, "a plain set element: no verdict for the kernel to validate");
+    assert!(o.chains.is_empty() && !o.elements.contains_key("service-ips") && !o.elements.contains_key("no-endpoint-services"));
+    let check = &layout::skeleton(&node()).chains["service-endpoints-check"].rules;
+    assert!(check[0].contains(&Expr::in_set("reject-services", Reg::R1)) && check[0].last() == Some(&Expr::goto(layout::REJECT_CHAIN)));
     let mut p = port();
     p.internal_local = true;
     let o = render(&p, &[ep("10.244.1.2", false)], 1);
@@ -80,6 +103,10 @@ fn an_ipv6_port_uses_the_ipv6_maps_and_nat_family() {
     let mut p = port();
     p.family = Family::V6;
     p.cluster_ip = "fd00:10:96::20".parse().unwrap();
+    let o = render(&p, &[ep("fd00:10:244::5", true)], 2);
+    assert_eq!(o.elements["service-dispatch-v6"].len(), 1);
+    assert_eq!(o.elements["endpoints-v6"].len(), 1);
+    p.affinity_seconds = Some(10);
     let o = render(&p, &[ep("fd00:10:244::5", true)], 2);
     assert_eq!(o.elements["service-ips-v6"].len(), 1);
     assert_eq!(o.elements["endpoints-v6-2"].len(), 1);
@@ -102,12 +129,12 @@ fn the_source_range_firewall_returns_for_allowed_sources_and_drops_the_rest() {
 
 #[test]
 fn the_skeleton_masquerades_hairpin_and_marked_traffic_and_keeps_node_ports_off_loopback() {
-    let s = layout::skeleton();
+    let s = layout::skeleton(&node());
     let masq = &s.chains[layout::MASQUERADING].rules;
     assert!(masq[0].iter().any(|e| matches!(e, Expr::Bitwise2 { op: nft::BoolOp::Xor, len: 4, .. })));
     assert!(masq[1].iter().any(|e| matches!(e, Expr::Bitwise2 { len: 16, .. })));
     let services = &s.chains[layout::SERVICES].rules;
-    assert_eq!(services.len(), 4);
-    assert!(services[2].contains(&Expr::cmp_neq(Reg::R1, Value::ipv4([127, 0, 0, 0].into()))));
+    assert_eq!(services.len(), 6, "dispatch, service-ips and node ports, per family");
+    assert!(services[4].contains(&Expr::cmp_neq(Reg::R1, Value::ipv4([127, 0, 0, 0].into()))));
     assert!(s.chains.values().all(|c| c.chain.base.is_none() || c.rules.len() <= 2));
 }
