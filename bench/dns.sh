@@ -21,10 +21,15 @@
 # disturbs them less, or with PRIO=rt as SCHED_FIFO (chrt -f 10) so that it cannot
 # delay them at all: the latency percentiles are otherwise mostly the waits for a CPU
 # behind that other work. The load is printed with every table.
-# Peak QPS is dnsperf with 500 queries outstanding over 16 sockets; latency is then measured at 80 % of
-# that peak (dnsperf -Q): client-side p50/p99 from dnsperf's per-query report, and for
-# weft the server-side p99 from its request-time histogram on /metrics (kernel receive
-# timestamp to reply sent), taken as the difference of two scrapes around the run.
+# Peak QPS is dnsperf with 500 queries outstanding over 16 sockets; latency is then
+# measured at 80 % of that peak with at most 100 outstanding (dnsperf's default: a
+# saturated client with 500 sends them in bursts that queue at any server), paced with
+# dnsperf -Q: client-side p50/p99 from dnsperf's per-query report, and for weft the
+# server-side p99 from its histograms on /metrics, taken as the difference of
+# two scrapes around the run: from the kernel's receive timestamp to the reply sent
+# (queues in the stack and the socket included; on loopback and veth the stamp is taken
+# on the client's CPU, so a busy client's backlog counts too), and in the server's own
+# hands (read off the socket to reply sent).
 #
 # Everything runs in private network, mount and PID namespaces with a tmpfs on /tmp:
 # when the script ends, however it ends, its processes, namespaces and files go with it.
@@ -122,7 +127,7 @@ stop() { kill "$@" 2>/dev/null || true; for p in "$@"; do while kill -0 "$p" 2>/
 perf() { # path port file [dnsperf args]
   local at=127.0.0.1 ns=()
   if [ "$1" = veth ]; then at=10.123.0.1; ns=(nsenter --net="/proc/$holder/ns/net"); fi
-  "${ns[@]}" "${prio[@]}" taskset -c "$CLIENT_CPUS" dnsperf -s "$at" -p "$2" -d "$3" -c 16 -T "$CLIENT_THREADS" -q 500 -t 2 -O suppress=timeouts,unexpected "${@:4}" 2>&1
+  "${ns[@]}" "${prio[@]}" taskset -c "$CLIENT_CPUS" dnsperf -s "$at" -p "$2" -d "$3" -c 16 -T "$CLIENT_THREADS" -q "${OUTSTANDING:-500}" -t 2 -O suppress=timeouts,unexpected "${@:4}" 2>&1
 }
 peak() { # pid path port file -> "qps lost qps_per_cpu_second server_cores"
   local c0 c1 out
@@ -136,16 +141,16 @@ client_pct() { # dnsperf -v output -> "p50_ms p99_ms"
   awk '$1 == ">" && $(NF) ~ /^[0-9.]+$/ {print $(NF) * 1000}' | sort -n |
     awk '{a[NR]=$1} END {if (NR == 0) {print "n/a n/a"; exit} printf "%.3f %.3f\n", a[int(NR*0.5)+1], a[int(NR*0.99)]}'
 }
-# p99 of the requests between two scrapes of weft's histogram: interpolated in its bucket,
-# and the bucket's bounds (what the histogram can tell).
-server_p99() { # before after -> "ms lo-hi"
-  awk -F'"' 'FNR == 1 {f++} /^weft_dns_request_duration_seconds_bucket/ {split($3, v, " "); c[f, $2] = v[2]; if (f == 1) {le[++k] = $2}}
+# p99 of the requests between two scrapes of one of weft's histograms: interpolated in its
+# bucket, and the bucket's bounds (what the histogram can tell).
+server_p99() { # histogram before after -> "ms lo-hi"
+  awk -F'"' -v h="^weft_dns_$1_bucket" 'FNR == 1 {f++} $0 ~ h {split($3, v, " "); c[f, $2] = v[2]; if (f == 1) {le[++k] = $2}}
     END {tot = c[2, "+Inf"] - c[1, "+Inf"]; if (tot <= 0) {print "n/a -"; exit}
          lo = 0; below = 0
          for (i = 1; i <= k; i++) {n = c[2, le[i]] - c[1, le[i]]
            if (n >= tot * 0.99) {hi = (le[i] == "+Inf") ? lo : le[i] + 0
              printf "%.3f %g-%g\n", (lo + (hi - lo) * (tot * 0.99 - below) / ((n - below) > 0 ? n - below : 1)) * 1000, lo * 1000, hi * 1000; exit}
-           lo = le[i] + 0; below = n}}' "$1" "$2"
+           lo = le[i] + 0; below = n}}' "$2" "$3"
 }
 socket_spread() { # before after -> "#0 50% #1 50%"
   awk -F'[#"]' 'FNR == 1 {f++} /^weft_dns_udp_socket_requests_total/ {split($4, v, " "); c[f, $3] = v[2]; s[$3] = 1}
@@ -175,20 +180,25 @@ for threads in 1 2; do
       done
       rate=$(( r[cluster] * 8 / 10 ))
       metrics > "$work/m0"
-      perf "$path" "$port" "$work/cluster.txt" -l "$DURATION" -Q "$rate" -v > "$work/v.out"
+      OUTSTANDING=100 perf "$path" "$port" "$work/cluster.txt" -l "$DURATION" -Q "$rate" -v > "$work/v.out"
+      got=$(awk '/Queries per second/ {printf "%.0f", $4}' "$work/v.out")
       metrics > "$work/m1"
       read -r p50 p99 < <(client_pct < "$work/v.out")
       [ "$p50" = n/a ] && grep -v '^>' "$work/v.out" | tail -n 5 >&2
-      sp99=n/a bucket=-
-      [ "$name" = weft ] && read -r sp99 bucket < <(server_p99 "$work/m0" "$work/m1")
-      printf '         at 80%% (%s qps, cluster names): client p50 %s ms, p99 %s ms; server p99 %s ms (histogram bucket %s ms)\n' "$rate" "$p50" "$p99" "$sp99" "$bucket"
-      rows+=("$(printf '%-8s %-9s %7s %10s %10s %12s %12s %9s %9s %11s' "$name" "$path" "$threads" "${r[cluster]}" "${r[external]}" "${r[cluster-per]}" "${r[external-per]}" "$p50" "$p99" "$sp99")")
+      sp99=n/a bucket=- hp99=n/a hbucket=-
+      if [ "$name" = weft ]; then
+        read -r sp99 bucket < <(server_p99 request_duration_seconds "$work/m0" "$work/m1")
+        read -r hp99 hbucket < <(server_p99 request_handling_seconds "$work/m0" "$work/m1")
+      fi
+      printf '         at 80%% (%s qps asked, %s got, cluster names): client p50 %s ms, p99 %s ms; server p99 %s ms from the kernel'"'"'s receive stamp (bucket %s), %s ms in its own hands (bucket %s)\n' \
+        "$rate" "$got" "$p50" "$p99" "$sp99" "$bucket" "$hp99" "$hbucket"
+      rows+=("$(printf '%-8s %-9s %7s %10s %10s %12s %12s %9s %9s %11s %9s' "$name" "$path" "$threads" "${r[cluster]}" "${r[external]}" "${r[cluster-per]}" "${r[external-per]}" "$p50" "$p99" "$sp99" "$hp99")")
     done
   done
   stop "$WEFT" "$UNBOUND"
 done
 
 printf '\n== summary (%ss runs; QPS/CPU-s: answers per second of the server'"'"'s own CPU time; latency at 80%% of each row'"'"'s cluster peak, ms)\n' "$DURATION"
-printf '%-8s %-9s %7s %10s %10s %12s %12s %9s %9s %11s\n' server path threads QPS-clustr QPS-extern clustr/CPU-s extern/CPU-s client-p50 client-p99 server-p99
+printf '%-8s %-9s %7s %10s %10s %12s %12s %9s %9s %11s %9s\n' server path threads QPS-clustr QPS-extern clustr/CPU-s extern/CPU-s client-p50 client-p99 server-p99 in-hands
 printf '%s\n' "${rows[@]}"
 echo "load at the end:$(uptime | sed 's/.*load average://')"

@@ -36,6 +36,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     responses: Family<RcodeLabel, Counter>,
     duration: Histogram,
+    handling: Histogram,
     udp_sockets: Family<SocketLabel, Counter>,
     pub cache_hits: Counter,
     pub cache_misses: Counter,
@@ -55,17 +56,19 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let responses = Family::<RcodeLabel, Counter>::default();
         let duration = Histogram::new(DURATION_BUCKETS);
+        let handling = Histogram::new(DURATION_BUCKETS);
         let udp_sockets = Family::<SocketLabel, Counter>::default();
         let (cache_hits, cache_misses, forwards, forward_errors) = (Counter::default(), Counter::default(), Counter::default(), Counter::default());
         registry.register("requests", "DNS requests by protocol and query type", requests.clone());
         registry.register("responses", "DNS responses by rcode", responses.clone());
         registry.register("request_duration_seconds", "Time from a request's arrival (the kernel's receive timestamp for UDP) to its response being sent", duration.clone());
+        registry.register("request_handling_seconds", "Time in the server's own hands: from the request read off its socket to its response being sent", handling.clone());
         registry.register("udp_socket_requests", "Datagrams received, per UDP socket", udp_sockets.clone());
         registry.register("cache_hits", "Forwarded questions answered from the cache", cache_hits.clone());
         registry.register("cache_misses", "Forwarded questions not in the cache", cache_misses.clone());
         registry.register("forward_requests", "Questions sent upstream", forwards.clone());
         registry.register("forward_errors", "Upstream questions that got no usable answer", forward_errors.clone());
-        Metrics { registry, requests, responses, duration, udp_sockets, cache_hits, cache_misses, forwards, forward_errors }
+        Metrics { registry, requests, responses, duration, handling, udp_sockets, cache_hits, cache_misses, forwards, forward_errors }
     }
 
     pub fn request(&self, proto: &'static str, qtype: RecordType) {
@@ -76,9 +79,12 @@ impl Metrics {
         self.responses.get_or_create(&RcodeLabel { rcode: rcode_name(rcode) }).inc();
     }
 
-    /// A response was sent for a request that arrived at `received`.
-    pub fn answered(&self, received: Instant) {
-        self.duration.observe(received.elapsed().as_secs_f64());
+    /// A response was sent for a request that arrived at `received` (in the kernel) and
+    /// was read at `read`: the two differ by the time it waited in queues.
+    pub fn answered(&self, received: Instant, read: Instant) {
+        let now = Instant::now();
+        self.duration.observe(now.duration_since(received).as_secs_f64());
+        self.handling.observe(now.duration_since(read).as_secs_f64());
     }
 
     /// The datagram counter of one UDP socket, kept by its thread.

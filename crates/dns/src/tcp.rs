@@ -61,6 +61,6 @@ async fn connection(mut conn: TcpStream, dns: &Dns) -> std::io::Result<()> {
         out.extend_from_slice(&(resp.len() as u16).to_be_bytes());
         out.extend_from_slice(&resp);
         conn.write_all(&out).await?;
-        dns.metrics.answered(started);
+        dns.metrics.answered(started, started);
     }
 }

@@ -3,7 +3,8 @@
 //! the zone or the cache inline; only upstream questions go to the async runtime.
 //!
 //! A request's time is measured from the kernel's receive timestamp (SO_TIMESTAMPNS),
-//! so time spent queued in the socket under load counts, to its reply being sent.
+//! so time spent queued in the stack and the socket under load counts, to its reply
+//! being sent; the time in the server's own hands (read to sent) is measured apart.
 
 use crate::forward::Transport;
 use crate::resolve::{limit, Dns, Handled};
@@ -51,8 +52,15 @@ pub fn spawn(sock: UdpSocket, index: usize, dns: Arc<Dns>, rt: tokio::runtime::H
     std::thread::Builder::new().name(format!("dns-udp-{at}#{index}")).spawn(move || serve(Arc::new(sock), received, dns, rt, stop, in_flight))
 }
 
-/// One datagram: its length, sender and when it reached the socket.
-fn receive(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Instant)> {
+/// When a datagram reached the kernel, and when it was read.
+#[derive(Clone, Copy)]
+struct Arrival {
+    received: Instant,
+    read: Instant,
+}
+
+/// One datagram: its length, sender and arrival.
+fn receive(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut [u8]) -> std::io::Result<(usize, SocketAddr, Arrival)> {
     let mut iov = [IoSliceMut::new(buf)];
     let m = recvmsg::<SockaddrStorage>(sock.as_raw_fd(), &mut iov, Some(cmsg), MsgFlags::empty()).map_err(std::io::Error::from)?;
     let peer = m.address.and_then(|a| a.as_sockaddr_in().map(|v4| SocketAddr::V4((*v4).into())).or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))));
@@ -64,18 +72,18 @@ fn receive(sock: &UdpSocket, buf: &mut [u8], cmsg: &mut [u8]) -> std::io::Result
         _ => None,
     });
     let waited = stamped.and_then(|t| SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok()?.checked_sub(t)).unwrap_or_default();
-    Ok((m.bytes, peer, now.checked_sub(waited).unwrap_or(now)))
+    Ok((m.bytes, peer, Arrival { received: now.checked_sub(waited).unwrap_or(now), read: now }))
 }
 
 fn serve(sock: Arc<UdpSocket>, received: Counter, dns: Arc<Dns>, rt: tokio::runtime::Handle, stop: Arc<AtomicBool>, in_flight: Arc<AtomicUsize>) {
     let mut buf = vec![0u8; 65_535];
     let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-    let reply = |sock: &UdpSocket, dns: &Dns, b: &[u8], peer: SocketAddr, started: Instant| {
+    let reply = |sock: &UdpSocket, dns: &Dns, b: &[u8], peer: SocketAddr, at: Arrival| {
         let _ = sock.send_to(b, peer);
-        dns.metrics.answered(started);
+        dns.metrics.answered(at.received, at.read);
     };
     while !stop.load(Ordering::Relaxed) {
-        let (n, peer, started) = match receive(&sock, &mut buf, &mut cmsg) {
+        let (n, peer, at) = match receive(&sock, &mut buf, &mut cmsg) {
             Ok(x) => x,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => continue,
             Err(e) => {
@@ -85,20 +93,20 @@ fn serve(sock: Arc<UdpSocket>, received: Counter, dns: Arc<Dns>, rt: tokio::runt
             }
         };
         received.inc();
-        match dns.handle_bytes(&buf[..n], Transport::Udp, started) {
-            Handled::Reply(b) => reply(&sock, &dns, &b, peer, started),
+        match dns.handle_bytes(&buf[..n], Transport::Udp, at.received) {
+            Handled::Reply(b) => reply(&sock, &dns, &b, peer, at),
             Handled::Drop => {}
             Handled::Upstream { req, cnames, q } => {
                 if in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_UPSTREAM_IN_FLIGHT {
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                     let m = crate::wire::response_to(&req, hickory_proto::op::ResponseCode::Refused);
-                    reply(&sock, &dns, &dns.finish(&m, limit(&req, Transport::Udp)), peer, started);
+                    reply(&sock, &dns, &dns.finish(&m, limit(&req, Transport::Udp)), peer, at);
                     continue;
                 }
                 let (dns, sock, in_flight) = (dns.clone(), sock.clone(), in_flight.clone());
                 rt.spawn(async move {
                     let m = dns.upstream(&req, cnames, q, Transport::Udp).await;
-                    reply(&sock, &dns, &dns.finish(&m, limit(&req, Transport::Udp)), peer, started);
+                    reply(&sock, &dns, &dns.finish(&m, limit(&req, Transport::Udp)), peer, at);
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                 });
             }
