@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! serve --listen 127.0.0.1:5300 --http 127.0.0.1:9153 --services 10000 --endpoints 100000 \
-//!       --sockets 1 --upstream 127.0.0.1:5399 --unbound-conf peer.conf --queries q.txt
+//!       --sockets 1 --upstream 127.0.0.1:5399
+//! serve --unbound-conf peer.conf --queries q.txt --write-only   # the same records for a peer
 //! serve --stub 127.0.0.1:5399     # an upstream stub: every name A 192.0.2.1, TTL 3600
 //! serve --memory                   # resident memory of a 10,000/100,000 zone
 //! ```
@@ -26,12 +27,14 @@ struct Args {
     queries: Option<String>,
     stub: Option<SocketAddr>,
     memory: bool,
+    /// Write `unbound_conf` and `queries`, then exit.
+    write_only: bool,
     /// Time the packet path in-process (no sockets): ns per query.
     selfbench: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { listen: "127.0.0.1:5300".parse().unwrap(), http: None, services: 10_000, endpoints: 100_000, sockets: 0, upstream: vec![], unbound_conf: None, queries: None, stub: None, memory: false, selfbench: false };
+    let mut a = Args { listen: "127.0.0.1:5300".parse().unwrap(), http: None, services: 10_000, endpoints: 100_000, sockets: 0, upstream: vec![], unbound_conf: None, queries: None, stub: None, memory: false, write_only: false, selfbench: false };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -46,6 +49,7 @@ fn args() -> Args {
             "--queries" => a.queries = Some(v()),
             "--stub" => a.stub = Some(v().parse().expect("--stub IP:PORT")),
             "--memory" => a.memory = true,
+            "--write-only" => a.write_only = true,
             "--selfbench" => a.selfbench = true,
             _ => panic!("unknown argument {k}"),
         }
@@ -144,6 +148,9 @@ fn main() -> anyhow::Result<()> {
         for (name, _) in records.iter().step_by((records.len() / 5000).max(1)) {
             writeln!(f, "{name} A")?;
         }
+    }
+    if a.write_only {
+        return Ok(());
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     rt.block_on(async {

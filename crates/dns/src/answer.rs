@@ -367,7 +367,6 @@ fn reverse(zone: &Zone, cfg: &Config, q: &Query, labels: &[&str], flat: &str) ->
         Some(ts) => match q.query_type() {
             RecordType::PTR | RecordType::ANY => {
                 let answers = ts
-                    .iter()
                     .map(|t| {
                         let svc = svc_fqdn(cfg, &t.namespace, &t.service);
                         let name = match &t.endpoint {

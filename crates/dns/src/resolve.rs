@@ -115,22 +115,23 @@ impl Dns {
     }
 
     /// Decodes a datagram or TCP message and answers it if that needs no upstream.
-    pub fn handle_bytes(&self, buf: &[u8], transport: Transport, started: Instant) -> Handled {
+    /// `received`: when the request arrived (hot answers forwarded from upstream age).
+    pub fn handle_bytes(&self, buf: &[u8], transport: Transport, received: Instant) -> Handled {
         let generation = self.generation.load(Ordering::Acquire);
         if transport == Transport::Udp {
-            if let Some(hit) = self.hot.get(buf, generation, started) {
+            if let Some(hit) = self.hot.get(buf, generation, received) {
                 self.metrics.request(proto_name(transport), hit.qtype);
                 if hit.forwarded {
                     self.metrics.cache_hits.inc();
                 }
-                self.metrics.response(hit.rcode, started.elapsed().as_secs_f64());
+                self.metrics.response(hit.rcode);
                 return Handled::Reply(hit.response);
             }
         }
         match wire::parse(buf) {
             Request::Drop => Handled::Drop,
             Request::Error(m) => {
-                self.metrics.response(m.response_code, started.elapsed().as_secs_f64());
+                self.metrics.response(m.response_code);
                 Handled::Reply(wire::encode(&m, 512))
             }
             Request::Query(req) => {
@@ -138,7 +139,7 @@ impl Dns {
                 let qtype = wire::question(&req).query_type();
                 match self.plan_inner(req, transport) {
                 (Plan::Done(m), keep) => {
-                    let b = self.finish(&m, limit, started);
+                    let b = self.finish(&m, limit);
                     if transport == Transport::Udp {
                         match keep {
                             Keep::No => {}
@@ -159,9 +160,10 @@ impl Dns {
         }
     }
 
-    /// Encodes a response within the transport's limit and counts it.
-    pub fn finish(&self, m: &Message, limit: usize, started: Instant) -> Vec<u8> {
-        self.metrics.response(m.response_code, started.elapsed().as_secs_f64());
+    /// Encodes a response within the transport's limit and counts it (its time is
+    /// counted by the transport once it is sent).
+    pub fn finish(&self, m: &Message, limit: usize) -> Vec<u8> {
+        self.metrics.response(m.response_code);
         wire::encode(m, limit)
     }
 
@@ -256,13 +258,12 @@ impl Dns {
 
     /// The whole path, for TCP and tests.
     pub async fn respond(&self, buf: &[u8], transport: Transport) -> Option<Vec<u8>> {
-        let started = Instant::now();
-        match self.handle_bytes(buf, transport, started) {
+        match self.handle_bytes(buf, transport, Instant::now()) {
             Handled::Reply(b) => Some(b),
             Handled::Drop => None,
             Handled::Upstream { req, cnames, q } => {
                 let m = self.upstream(&req, cnames, q, transport).await;
-                Some(self.finish(&m, limit(&req, transport), started))
+                Some(self.finish(&m, limit(&req, transport)))
             }
         }
     }

@@ -76,8 +76,8 @@ pub fn start(dns: Arc<Dns>, spec: &ServerSpec) -> anyhow::Result<Running> {
     let mut r = Running { dns_addrs: vec![], http_addrs: vec![], stop: stop.clone(), threads: vec![], tasks: vec![] };
     for b in bound {
         r.dns_addrs.push(b.tcp.local_addr()?);
-        for s in b.udp {
-            r.threads.push(crate::udp::spawn(s, dns.clone(), rt.clone(), stop.clone(), in_flight.clone())?);
+        for (i, s) in b.udp.into_iter().enumerate() {
+            r.threads.push(crate::udp::spawn(s, i, dns.clone(), rt.clone(), stop.clone(), in_flight.clone())?);
         }
         let tcp = tokio::net::TcpListener::from_std(b.tcp)?;
         r.tasks.push(tokio::spawn(crate::tcp::serve(tcp, dns.clone())));

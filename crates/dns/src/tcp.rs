@@ -55,10 +55,12 @@ async fn connection(mut conn: TcpStream, dns: &Dns) -> std::io::Result<()> {
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
+        let started = std::time::Instant::now();
         let Some(resp) = dns.respond(&buf, Transport::Tcp).await else { return Ok(()) };
         let mut out = Vec::with_capacity(resp.len() + 2);
         out.extend_from_slice(&(resp.len() as u16).to_be_bytes());
         out.extend_from_slice(&resp);
         conn.write_all(&out).await?;
+        dns.metrics.answered(started, started);
     }
 }

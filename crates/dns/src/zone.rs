@@ -92,10 +92,19 @@ pub struct Synced {
     pub pods: bool,
 }
 
+/// A reverse entry and how many sources give it: the same endpoint may sit in several
+/// slices of its service at once (the EndpointSlice API allows it, e.g. while an
+/// endpoint moves between slices), and the PTR must stay until the last one goes.
+#[derive(Debug)]
+struct Ptr {
+    target: PtrTarget,
+    sources: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct Zone {
     namespaces: HashMap<Box<str>, Namespace>,
-    reverse: HashMap<IpAddr, Vec<PtrTarget>>,
+    reverse: HashMap<IpAddr, Vec<Ptr>>,
     /// Pod addresses, each with the namespaces of the pods that have it.
     pod_ips: HashMap<IpAddr, Vec<Box<str>>>,
     /// Each pod's addresses, to undo them on update or delete.
@@ -152,8 +161,9 @@ impl Zone {
         out
     }
 
-    pub fn ptr(&self, ip: &IpAddr) -> Option<&[PtrTarget]> {
-        self.reverse.get(ip).map(|v| v.as_slice()).filter(|v| !v.is_empty())
+    /// What the address names, each target once.
+    pub fn ptr(&self, ip: &IpAddr) -> Option<impl Iterator<Item = &PtrTarget>> {
+        self.reverse.get(ip).filter(|v| !v.is_empty()).map(|v| v.iter().map(|p| &p.target))
     }
 
     /// Namespaces that hold a pod with this address.
@@ -171,19 +181,24 @@ impl Zone {
         }
     }
 
-    fn add_ptr(&mut self, ip: IpAddr, t: PtrTarget) {
+    fn add_ptr(&mut self, ip: IpAddr, target: PtrTarget) {
         let v = self.reverse.entry(ip).or_default();
-        if !v.contains(&t) {
-            v.push(t);
+        match v.iter_mut().find(|p| p.target == target) {
+            Some(p) => p.sources += 1,
+            None => v.push(Ptr { target, sources: 1 }),
         }
     }
 
     fn remove_ptr(&mut self, ip: &IpAddr, t: &PtrTarget) {
-        if let Some(v) = self.reverse.get_mut(ip) {
-            v.retain(|x| x != t);
-            if v.is_empty() {
-                self.reverse.remove(ip);
+        let Some(v) = self.reverse.get_mut(ip) else { return };
+        if let Some(i) = v.iter().position(|p| &p.target == t) {
+            v[i].sources -= 1;
+            if v[i].sources == 0 {
+                v.swap_remove(i);
             }
+        }
+        if v.is_empty() {
+            self.reverse.remove(ip);
         }
     }
 
@@ -315,17 +330,92 @@ mod tests {
         let mut z = Zone::new();
         let svc = Service { kind: Kind::ClusterIp(vec!["10.0.0.1".parse().unwrap()]), ports: vec![] };
         z.upsert_service("ns", "a", svc);
-        assert_eq!(z.ptr(&"10.0.0.1".parse().unwrap()).unwrap().len(), 1);
+        assert_eq!(z.ptr(&"10.0.0.1".parse().unwrap()).unwrap().count(), 1);
         z.upsert_service("ns", "a", Service { kind: Kind::ClusterIp(vec!["10.0.0.2".parse().unwrap()]), ports: vec![] });
         assert!(z.ptr(&"10.0.0.1".parse().unwrap()).is_none(), "the old cluster IP is gone");
         z.upsert_slice("ns", "a", "a-1", Slice { ports: vec![], endpoints: vec![ep("172.0.0.1", Some("web"), true), ep("172.0.0.2", None, false)] });
-        assert_eq!(z.ptr(&"172.0.0.1".parse().unwrap()).unwrap()[0].endpoint.as_deref(), Some("web"));
+        assert_eq!(z.ptr(&"172.0.0.1".parse().unwrap()).unwrap().next().unwrap().endpoint.as_deref(), Some("web"));
         assert!(z.ptr(&"172.0.0.2".parse().unwrap()).is_none(), "not-ready endpoints have no PTR");
         z.remove_slice("ns", "a", "a-1");
         assert!(z.ptr(&"172.0.0.1".parse().unwrap()).is_none());
         z.remove_service("ns", "a");
         assert!(z.namespace("ns").is_none(), "an empty namespace entry is dropped");
         assert_eq!(z.counts(), (0, 0, 0));
+    }
+
+    #[test]
+    fn an_endpoint_in_two_slices_keeps_its_ptr_until_both_are_gone() {
+        // The EndpointSlice API lets an endpoint sit in two slices of its service at once
+        // (it moves from one to another, or a slice is replaced by a new one); removing
+        // the old slice must not drop the address's PTR while the A record stays.
+        let mut z = Zone::new();
+        let ip: IpAddr = "172.0.0.1".parse().unwrap();
+        let db = || Slice { ports: vec![], endpoints: vec![ep("172.0.0.1", Some("db"), true)] };
+        z.upsert_slice("ns", "backend", "backend-old", db());
+        z.upsert_slice("ns", "backend", "backend-new", db());
+        assert_eq!(z.ptr(&ip).unwrap().count(), 1, "one PTR target, however many slices list it");
+        z.remove_slice("ns", "backend", "backend-old");
+        assert_eq!(z.ready_endpoints("ns", "backend").len(), 1);
+        let names: Vec<_> = z.ptr(&ip).expect("the PTR stays with the A record").map(|t| t.endpoint.as_deref()).collect();
+        assert_eq!(names, vec![Some("db")]);
+        // An update of the remaining slice that marks it not ready drops it, once.
+        z.upsert_slice("ns", "backend", "backend-new", Slice { ports: vec![], endpoints: vec![ep("172.0.0.1", Some("db"), false)] });
+        assert!(z.ptr(&ip).is_none());
+        z.remove_slice("ns", "backend", "backend-new");
+        assert_eq!(z.counts(), (0, 0, 0));
+    }
+
+    /// The reverse index as the services and slices say it should be.
+    fn reverse_from_scratch(z: &Zone) -> HashMap<IpAddr, HashSet<PtrTarget>> {
+        let mut want: HashMap<IpAddr, HashSet<PtrTarget>> = HashMap::new();
+        for (ns, n) in &z.namespaces {
+            for (name, svc) in &n.services {
+                if let Kind::ClusterIp(ips) = &svc.kind {
+                    for ip in ips {
+                        want.entry(*ip).or_default().insert(PtrTarget { namespace: ns.clone(), service: name.clone(), endpoint: None });
+                    }
+                }
+            }
+            for (svc, slices) in &n.slices {
+                for s in slices.values() {
+                    for (ip, t) in Zone::slice_ptrs(ns, svc, s) {
+                        want.entry(ip).or_default().insert(t);
+                    }
+                }
+            }
+        }
+        want
+    }
+
+    #[test]
+    fn the_reverse_index_matches_the_slices_after_any_sequence_of_events() {
+        // Slices of two services over four addresses, added, replaced and removed in a
+        // pseudo-random order (overlaps between slices included).
+        let mut z = Zone::new();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for step in 0..5_000 {
+            let svc = ["a", "b"][next(2) as usize];
+            let slice = format!("{svc}-{}", next(3));
+            if next(4) == 0 {
+                z.remove_slice("ns", svc, &slice);
+            } else {
+                let mut endpoints = vec![];
+                for i in 1..=4 {
+                    if next(2) == 0 {
+                        endpoints.push(ep(&format!("172.0.0.{i}"), [None, Some("db")][next(2) as usize], next(3) != 0));
+                    }
+                }
+                z.upsert_slice("ns", svc, &slice, Slice { ports: vec![], endpoints });
+            }
+            let got: HashMap<IpAddr, HashSet<PtrTarget>> = z.reverse.keys().map(|ip| (*ip, z.ptr(ip).unwrap().cloned().collect())).collect();
+            assert_eq!(got, reverse_from_scratch(&z), "after step {step}");
+        }
     }
 
     #[test]

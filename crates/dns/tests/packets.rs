@@ -294,3 +294,30 @@ fn malformed_and_oversized_packets_get_formerr_or_nothing_and_the_server_keeps_s
         server.stop();
     });
 }
+
+#[test]
+fn datagrams_spread_over_the_reuseport_sockets_and_each_is_counted_and_timed() {
+    weft_testns::run_async("dns_socket_spread", |_| async {
+        let dns = Dns::new(Config::new("cluster.local", vec![]));
+        synced(&dns, &fixture::conformance());
+        let server = serve(&dns);
+        // Each query from a socket of its own: 64 flows, hashed over the server's two sockets.
+        for _ in 0..64 {
+            udp(server.dns_addrs[0], &query("nope.testns.svc.cluster.local.", RecordType::A, None)).await;
+        }
+        let (_, metrics) = http_get(server.http_addrs[0], "/metrics").await;
+        let per_socket: Vec<u64> = metrics
+            .lines()
+            .filter(|l| l.starts_with("weft_dns_udp_socket_requests_total{socket="))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(per_socket.len(), 2, "one counter per socket:\n{metrics}");
+        assert_eq!(per_socket.iter().sum::<u64>(), 64, "{metrics}");
+        assert!(per_socket.iter().all(|n| *n > 0), "the kernel spreads flows over both sockets: {per_socket:?}");
+        assert!(metrics.contains("weft_dns_request_duration_seconds_count 64"), "{metrics}");
+        // Timed from the kernel's receive stamp (real-time clock) onto the monotonic one:
+        // a conversion gone wrong would show as years, not the microseconds of an answer.
+        assert!(metrics.contains(r#"weft_dns_request_duration_seconds_bucket{le="1.0"} 64"#), "{metrics}");
+        server.stop();
+    });
+}
