@@ -42,6 +42,34 @@ impl Handle {
             .map_err(|e| Error::from_nl("set hairpin on", format!("bridge port #{port_index}"), e))
     }
 
+    /// Sets up a new bridge port in one request: its hairpin mode (as
+    /// [`Handle::set_hairpin`]) and no IPv6 address generation (as
+    /// [`Handle::set_ipv6_addr_gen_none`]): a bridge port needs no address of its
+    /// own, and a link-local one would cost a route in the node's table and DAD
+    /// and MLD traffic. Call before the port first has carrier. Without IPv6 in
+    /// the kernel, only the hairpin mode is set.
+    pub async fn setup_bridge_port(&self, port_index: u32, hairpin: bool) -> Result<()> {
+        let msg = |ipv6: bool| {
+            let mut m = LinkBridgePort::new(port_index).hairpin(hairpin).build();
+            if ipv6 {
+                m.attributes.push(crate::link::ipv6_addr_gen_none());
+            }
+            m
+        };
+        let send = |m| async move {
+            self.nl()
+                .link()
+                .set_port(m)
+                .execute()
+                .await
+                .map_err(|e| Error::from_nl("set up", format!("bridge port #{port_index}"), e))
+        };
+        match send(msg(true)).await {
+            Err(e) if e.errno() == Some(nix::libc::EAFNOSUPPORT) => send(msg(false)).await,
+            done => done,
+        }
+    }
+
     /// Whether hairpin mode is on for a bridge port; `None` if it is no port.
     pub async fn hairpin(&self, port_index: u32) -> Result<Option<bool>> {
         Ok(self.link_by_index(port_index).await?.and_then(|l| l.hairpin))
