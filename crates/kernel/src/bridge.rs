@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::link::Mac;
-use netlink_packet_route::link::{InfoBridgePort, InfoPortData};
+use netlink_packet_route::link::{InfoBridgePort, InfoPortData, LinkMessage};
 use rtnetlink::{LinkBridge, LinkBridgePort};
 
 impl Handle {
@@ -33,13 +33,16 @@ impl Handle {
     /// leave through the port it came in on: needed for a pod to reach itself
     /// through a service address.
     pub async fn set_hairpin(&self, port_index: u32, on: bool) -> Result<()> {
-        let msg = LinkBridgePort::new(port_index).hairpin(on).build();
+        self.change_port(port_index, "set hairpin on", LinkBridgePort::new(port_index).hairpin(on).build()).await
+    }
+
+    async fn change_port(&self, port_index: u32, op: &'static str, msg: LinkMessage) -> Result<()> {
         self.nl()
             .link()
             .set_port(msg)
             .execute()
             .await
-            .map_err(|e| Error::from_nl("set hairpin on", format!("bridge port #{port_index}"), e))
+            .map_err(|e| Error::from_nl(op, format!("bridge port #{port_index}"), e))
     }
 
     /// Sets up a new bridge port in one request: its hairpin mode (as
@@ -56,16 +59,8 @@ impl Handle {
             }
             m
         };
-        let send = |m| async move {
-            self.nl()
-                .link()
-                .set_port(m)
-                .execute()
-                .await
-                .map_err(|e| Error::from_nl("set up", format!("bridge port #{port_index}"), e))
-        };
-        match send(msg(true)).await {
-            Err(e) if e.errno() == Some(nix::libc::EAFNOSUPPORT) => send(msg(false)).await,
+        match self.change_port(port_index, "set up", msg(true)).await {
+            Err(e) if e.errno() == Some(nix::libc::EAFNOSUPPORT) => self.change_port(port_index, "set up", msg(false)).await,
             done => done,
         }
     }
