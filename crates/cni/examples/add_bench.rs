@@ -1,7 +1,7 @@
 //! Times CNI ADDs on one node: N (default 100) `weft-cni` processes started at
 //! once, dual-stack, each timed from its spawn to its exit; then the same
 //! number one after another for the uncontended figure; then in-process
-//! `weft_cni::attach` calls (no process per ADD), as the local runtime makes.
+//! `weft_cni::attach_on` calls (no process per ADD), as weft's kubelet makes them.
 //!
 //!   cargo build --release -p weft-cni --bin weft-cni
 //!   cargo run --release -p weft-cni --example add_bench -- [N]
@@ -124,21 +124,23 @@ fn main() {
         report(&format!("{n} ADDs one by one"), times, wall.elapsed());
         report_cpu(n, cpu);
 
-        // The same work without a process per ADD, as the local runtime calls it.
+        // The same work without a process per ADD, as weft's kubelet makes it: on a
+        // current-thread runtime, over one connection to the node netns.
         let net = weft_cni::config::parse(conf.as_bytes()).unwrap().net;
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let wall = Instant::now();
         let times: Vec<f64> = rt.block_on(async {
+            let node = weft_cni::Node::open(None).unwrap();
             let mut out = Vec::new();
             for (i, p) in pods[2 * n..].iter().enumerate() {
                 let req = weft_cni::AttachRequest::new(&format!("lib{i}"), "eth0", Some(p.clone()));
                 let s = Instant::now();
-                weft_cni::attach(&req, &net).await.unwrap();
+                weft_cni::attach_on(&node, &req, &net).await.unwrap();
                 out.push(s.elapsed().as_secs_f64() * 1e3);
             }
             out
         });
-        report(&format!("{n} in-process attach() one by one"), times, wall.elapsed());
+        report(&format!("{n} in-process attach_on() one by one"), times, wall.elapsed());
         rt.shutdown_timeout(Duration::from_secs(5));
     });
 }

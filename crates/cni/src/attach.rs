@@ -19,15 +19,22 @@ use weft_kernel::{Handle, Netns, Route, VethSpec};
 
 pub async fn attach(req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
     req.attachment.validate()?;
+    let node = Node::open(req.host_netns.as_deref())?;
+    attach_on(&node, req, conf).await
+}
+
+/// ADD through an open connection to the node netns (`req.host_netns` is not
+/// looked at).
+pub async fn attach_on(node: &Node, req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
+    req.attachment.validate()?;
     let netns_path = req.netns.as_deref().ok_or_else(|| {
         CniError::new(code::INVALID_ENV, "CNI_NETNS is required for ADD")
     })?;
     let pod_ns = open_pod_netns(netns_path)?;
-    let node = Node::open(req.host_netns.as_deref())?;
 
     let leases = ipam::blocking(|| ipam::allocate(conf, &req.attachment))?;
     let host_veth = names::host_veth(&conf.name, &req.attachment.container_id, &req.attachment.ifname);
-    match plumb(req, conf, &node, &pod_ns, &host_veth, &leases).await {
+    match plumb(req, conf, node, &pod_ns, &host_veth, &leases).await {
         Ok(result) => Ok(result),
         Err(e) => {
             // Undo: the veth (both ends) and the addresses.
