@@ -3,8 +3,9 @@
 //! Order: addresses first (so a second ADD is refused before touching the
 //! kernel), then bridge, then one veth request that creates both ends (the
 //! pod end directly in the pod netns, under its final name) and enslaves the
-//! host end; then hairpin on the host side and addresses and routes inside
-//! the pod, concurrently. Any failure undoes what was done.
+//! host end; then the host end's port setup (hairpin, no IPv6 link-local of
+//! its own), then addresses and routes inside the pod. Any failure undoes what
+//! was done.
 
 use crate::bridge::{self, Node};
 use crate::config::NetConfig;
@@ -14,19 +15,26 @@ use crate::names;
 use crate::request::AttachRequest;
 use crate::result::{CniResult, Interface, IpConfig, RouteConfig};
 use ipnet::IpNet;
-use weft_kernel::{sysctl, Handle, Netns, Route, VethSpec};
+use weft_kernel::{Handle, Netns, Route, VethSpec};
 
 pub async fn attach(req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
+    req.attachment.validate()?;
+    let node = Node::open(req.host_netns.as_deref())?;
+    attach_on(&node, req, conf).await
+}
+
+/// ADD through an open connection to the node netns (`req.host_netns` is not
+/// looked at).
+pub async fn attach_on(node: &Node, req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
     req.attachment.validate()?;
     let netns_path = req.netns.as_deref().ok_or_else(|| {
         CniError::new(code::INVALID_ENV, "CNI_NETNS is required for ADD")
     })?;
     let pod_ns = open_pod_netns(netns_path)?;
-    let node = Node::open(req.host_netns.as_deref())?;
 
     let leases = ipam::blocking(|| ipam::allocate(conf, &req.attachment))?;
     let host_veth = names::host_veth(&conf.name, &req.attachment.container_id, &req.attachment.ifname);
-    match plumb(req, conf, &node, &pod_ns, &host_veth, &leases).await {
+    match plumb(req, conf, node, &pod_ns, &host_veth, &leases).await {
         Ok(result) => Ok(result),
         Err(e) => {
             // Undo: the veth (both ends) and the addresses.
@@ -78,16 +86,12 @@ async fn plumb(
             }
         })?;
 
-    let host_side = async {
-        let h = &node.handle;
-        let link = h.link(host_veth).await?;
-        if conf.hairpin {
-            h.set_hairpin(link.index, true).await?;
-        }
-        Ok::<_, CniError>(link)
-    };
-    let pod_side = configure_pod(pod_ns, ifname, conf.mtu, leases);
-    let (host_link, pod_link) = futures::try_join!(host_side, pod_side)?;
+    // The host end gets carrier when the pod end comes up; set it up before that,
+    // so it never makes an IPv6 link-local address (see setup_bridge_port).
+    let h = &node.handle;
+    let host_link = h.link(host_veth).await?;
+    h.setup_bridge_port(host_link.index, conf.hairpin).await?;
+    let pod_link = configure_pod(pod_ns, ifname, conf.mtu, leases).await?;
 
     let sandbox = req
         .netns
@@ -134,36 +138,33 @@ pub(crate) fn default_route(addr: IpNet) -> IpNet {
     }
 }
 
-/// Inside the pod: loopback up, DAD off (IPv6), addresses, eth0 up, default
-/// route(s) via the bridge gateway(s).
+/// Inside the pod: loopback up, addresses (IPv6 ones without duplicate address
+/// detection, link-local included), eth0 up, default route(s) via the bridge
+/// gateway(s).
+///
+/// The kernel's own link-local address would be tentative for a while and its
+/// DAD probe would be flooded to every port of the bridge; instead address
+/// generation is off and the same EUI-64 link-local address is added with
+/// IFA_F_NODAD, all over netlink (no /proc write, no extra thread).
 async fn configure_pod(
     pod_ns: &Netns,
     ifname: &str,
     mtu: u32,
     leases: &[Lease],
 ) -> Result<weft_kernel::Link, CniError> {
-    // One thread into the pod netns: open the socket, and switch DAD off
-    // (addresses also get IFA_F_NODAD; this covers the link-local one).
-    let v6 = leases.iter().any(|l| l.address.addr().is_ipv6());
-    let (h, dad) = Handle::open_with(pod_ns, || {
-        if v6 { sysctl::set_accept_dad(None, ifname, false) } else { Ok(()) }
-    })?;
-    dad?;
-    if let Some(lo) = h.link_by_name("lo").await? {
-        if !lo.up {
-            h.set_link_up(lo.index).await?;
-        }
-    }
-    let link = h.link(ifname).await?;
-    for l in leases {
-        h.add_address(link.index, l.address).await?;
+    let h = Handle::open(pod_ns)?;
+    let mut link = h.link(ifname).await?;
+    let ipv6 = h.set_ipv6_addr_gen_none(link.index).await?;
+    h.set_link_up_by_name("lo").await?;
+    let link_local = link.mac.filter(|_| ipv6).map(|m| IpNet::new(m.ipv6_link_local().into(), 64).expect("prefix fits"));
+    for a in leases.iter().map(|l| l.address).chain(link_local) {
+        h.add_address(link.index, a).await?;
     }
     h.set_link_up(link.index).await?;
     for l in leases {
         let r = Route::via(default_route(l.address), l.gateway).with_oif(link.index);
         h.add_route(&r).await?;
     }
-    let mut link = link;
     link.up = true;
     if link.mtu != mtu {
         h.set_link_mtu(link.index, mtu).await?;

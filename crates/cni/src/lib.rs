@@ -27,6 +27,7 @@ pub mod routes;
 pub mod version;
 
 pub use backend::Backend;
+pub use bridge::Node;
 pub use config::{IpamConfig, NetConfig};
 pub use error::{code, CniError};
 pub use request::{AttachRequest, Attachment, PodRef};
@@ -41,6 +42,13 @@ use std::path::Path;
 /// exists in the container (reference plugins do the same).
 pub async fn attach(req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
     attach::attach(req, conf).await
+}
+
+/// ADD through `node`, a connection to the node netns opened once for many
+/// ADDs ([`Node::open`] with the requests' `host_netns`): saves a thread and a
+/// socket per ADD. `node` must be used on the tokio runtime that opened it.
+pub async fn attach_on(node: &Node, req: &AttachRequest, conf: &NetConfig) -> Result<CniResult, CniError> {
+    attach::attach_on(node, req, conf).await
 }
 
 /// DEL: removes the pod's interface and frees its addresses. Succeeds if

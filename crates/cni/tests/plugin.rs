@@ -72,8 +72,15 @@ fn add_v4_v6_and_dual_stack_configure_the_pod_and_the_bridge() {
                 assert!(routes.iter().any(|r| r.dst.prefix_len() == 0 && r.gateway == Some(gw.parse::<IpNet>().unwrap().addr())), "{routes:?}");
             }
             assert_eq!(res["ips"].as_array().unwrap().len(), subnets.len());
+            // IPv6: eth0's link-local address is the EUI-64 one, and none of its
+            // addresses waits on duplicate address detection; the host end has
+            // no IPv6 address at all.
+            let eth0_addrs = p.addresses(Some(eth0.index)).await.unwrap();
+            let ll: IpNet = IpNet::new(eth0.mac.unwrap().ipv6_link_local().into(), 64).unwrap();
+            assert!(eth0_addrs.iter().any(|a| a.net == ll), "{eth0_addrs:?}");
+            assert!(eth0_addrs.iter().all(|a| !a.tentative), "{eth0_addrs:?}");
+            assert_eq!(host.addresses(Some(veth.index)).await.unwrap(), vec![]);
             if subnets.contains(&V6) {
-                assert_eq!(weft_kernel::sysctl::read(Some(&ns), "net/ipv6/conf/eth0/accept_dad").unwrap(), "0");
                 assert_eq!(weft_kernel::sysctl::read(None, "net/ipv6/conf/all/forwarding").unwrap(), "1");
             } else {
                 assert_eq!(weft_kernel::sysctl::read(None, "net/ipv4/ip_forward").unwrap(), "1");
@@ -114,7 +121,7 @@ fn del_removes_the_veth_and_frees_addresses_and_is_idempotent() {
         assert!(cmd("DEL", "c1", Some(&path), &with_prev(&c, &res)).ok().is_null());
         assert!(host.link_by_name(&veth).await.unwrap().is_none());
         assert!(Handle::open(&ns).unwrap().link_by_name("eth0").await.unwrap().is_none());
-        assert!(!t.dir().join("data/weft/ips/10.244.1.2").exists());
+        assert_eq!(reserved(&t.dir().join("data")), Vec::<String>::new());
         // Again, and for something never added, and without CNI_NETNS.
         cmd("DEL", "c1", Some(&path), &c).ok();
         cmd("DEL", "never-added", Some(&path), &c).ok();
@@ -126,7 +133,7 @@ fn del_removes_the_veth_and_frees_addresses_and_is_idempotent() {
         Netns::remove(&path).unwrap();
         cmd("DEL", "c2", Some(&path), &c).ok();
         assert!(host.link_by_name(&veth).await.unwrap().is_none());
-        assert!(std::fs::read_dir(t.dir().join("data/weft/ips")).unwrap().next().is_none());
+        assert_eq!(reserved(&t.dir().join("data")), Vec::<String>::new());
     });
 }
 
@@ -185,8 +192,7 @@ fn gc_frees_attachments_missing_from_the_valid_list_under_both_names() {
             assert!(r.ok().is_null());
             assert!(host.link_by_name(&veths[0]).await.unwrap().is_some(), "{key}: kept attachment survives");
             assert!(host.link_by_name(&veths[1]).await.unwrap().is_none(), "{key}: stale veth removed");
-            let ips: Vec<String> = std::fs::read_dir(data.join("weft/ips")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-            assert_eq!(ips, vec!["10.244.1.2".to_string()], "{key}");
+            assert_eq!(reserved(&data), vec!["10.244.1.2".to_string()], "{key}");
             // Clean up for the next round (same bridge).
             cmd("DEL", "keep", None, &c).ok();
         }
@@ -248,7 +254,7 @@ fn version_and_protocol_errors() {
         let r = cmd("ADD", "c1", Some(&t.dir().join("gone")), &conf("0.4.0", &[V4], &data));
         assert_eq!(r.json["cniVersion"], "0.4.0");
         // Nothing was left allocated by the failures.
-        assert!(!data.join("weft/attachments/c1:eth0").exists());
+        assert_eq!(reserved(&data), Vec::<String>::new());
     });
 }
 
@@ -288,6 +294,6 @@ fn twenty_parallel_adds_get_twenty_distinct_addresses() {
             addrs.dedup();
             assert_eq!(addrs.len(), 20, "{addrs:?}");
         }
-        assert_eq!(std::fs::read_dir(t.dir().join("data/weft/ips")).unwrap().count(), 40);
+        assert_eq!(reserved(&t.dir().join("data")).len(), 40);
     });
 }

@@ -15,6 +15,9 @@ use std::net::IpAddr;
 pub struct Address {
     pub index: u32,
     pub net: IpNet,
+    /// IPv6 duplicate address detection has not finished: the address is not
+    /// usable yet.
+    pub tentative: bool,
 }
 
 impl Handle {
@@ -92,9 +95,12 @@ impl Handle {
                         })
                     })?;
                 let net = IpNet::new(ip, m.header.prefix_len).ok()?;
+                let tentative = m.header.flags.contains(AddressHeaderFlags::Tentative)
+                    || m.attributes.iter().any(|a| matches!(a, AddressAttribute::Flags(f) if f.contains(AddressFlags::Tentative)));
                 Some(Address {
                     index: m.header.index,
                     net,
+                    tentative,
                 })
             })
             .collect())

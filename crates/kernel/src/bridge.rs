@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::link::Mac;
-use netlink_packet_route::link::{InfoBridgePort, InfoPortData};
+use netlink_packet_route::link::{InfoBridgePort, InfoPortData, LinkMessage};
 use rtnetlink::{LinkBridge, LinkBridgePort};
 
 impl Handle {
@@ -33,13 +33,36 @@ impl Handle {
     /// leave through the port it came in on: needed for a pod to reach itself
     /// through a service address.
     pub async fn set_hairpin(&self, port_index: u32, on: bool) -> Result<()> {
-        let msg = LinkBridgePort::new(port_index).hairpin(on).build();
+        self.change_port(port_index, "set hairpin on", LinkBridgePort::new(port_index).hairpin(on).build()).await
+    }
+
+    async fn change_port(&self, port_index: u32, op: &'static str, msg: LinkMessage) -> Result<()> {
         self.nl()
             .link()
             .set_port(msg)
             .execute()
             .await
-            .map_err(|e| Error::from_nl("set hairpin on", format!("bridge port #{port_index}"), e))
+            .map_err(|e| Error::from_nl(op, format!("bridge port #{port_index}"), e))
+    }
+
+    /// Sets up a new bridge port in one request: its hairpin mode (as
+    /// [`Handle::set_hairpin`]) and no IPv6 address generation (as
+    /// [`Handle::set_ipv6_addr_gen_none`]): a bridge port needs no address of its
+    /// own, and a link-local one would cost a route in the node's table and DAD
+    /// and MLD traffic. Call before the port first has carrier. Without IPv6 in
+    /// the kernel, only the hairpin mode is set.
+    pub async fn setup_bridge_port(&self, port_index: u32, hairpin: bool) -> Result<()> {
+        let msg = |ipv6: bool| {
+            let mut m = LinkBridgePort::new(port_index).hairpin(hairpin).build();
+            if ipv6 {
+                m.attributes.push(crate::link::ipv6_addr_gen_none());
+            }
+            m
+        };
+        match self.change_port(port_index, "set up", msg(true)).await {
+            Err(e) if e.errno() == Some(nix::libc::EAFNOSUPPORT) => self.change_port(port_index, "set up", msg(false)).await,
+            done => done,
+        }
     }
 
     /// Whether hairpin mode is on for a bridge port; `None` if it is no port.

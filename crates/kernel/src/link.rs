@@ -3,9 +3,12 @@
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use futures::TryStreamExt;
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use rtnetlink::LinkUnspec;
 use std::fmt;
+use std::net::Ipv6Addr;
 
 /// A 48-bit Ethernet address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,6 +22,20 @@ impl fmt::Display for Mac {
             "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
             m[0], m[1], m[2], m[3], m[4], m[5]
         )
+    }
+}
+
+impl Mac {
+    /// The IPv6 link-local address the kernel would derive from this MAC
+    /// (modified EUI-64, RFC 4291 appendix A): fe80::, then the MAC with the
+    /// universal/local bit flipped and ff:fe in the middle.
+    pub fn ipv6_link_local(&self) -> Ipv6Addr {
+        let m = self.0;
+        let mut a = [0u8; 16];
+        a[0] = 0xfe;
+        a[1] = 0x80;
+        a[8..16].copy_from_slice(&[m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+        Ipv6Addr::from(a)
     }
 }
 
@@ -101,6 +118,11 @@ impl Link {
     }
 }
 
+/// IFLA_AF_SPEC { AF_INET6 { IFLA_INET6_ADDR_GEN_MODE = none } }.
+pub(crate) fn ipv6_addr_gen_none() -> LinkAttribute {
+    LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)])])
+}
+
 fn describe(index: u32) -> String {
     format!("link #{index}")
 }
@@ -171,6 +193,16 @@ impl Handle {
         self.set(index, "set up", LinkUnspec::new_with_index(index).up().build()).await
     }
 
+    /// Brings up the link named `name` (one request, no lookup first).
+    pub async fn set_link_up_by_name(&self, name: &str) -> Result<()> {
+        self.nl()
+            .link()
+            .set(LinkUnspec::new_with_name(name).up().build())
+            .execute()
+            .await
+            .map_err(|e| Error::from_nl("set up", format!("link {name}"), e))
+    }
+
     pub async fn set_link_down(&self, index: u32) -> Result<()> {
         self.set(index, "set down", LinkUnspec::new_with_index(index).down().build()).await
     }
@@ -182,6 +214,21 @@ impl Handle {
     pub async fn set_link_mac(&self, index: u32, mac: Mac) -> Result<()> {
         self.set(index, "set MAC of", LinkUnspec::new_with_index(index).address(mac.0.to_vec()).build())
             .await
+    }
+
+    /// Stops the kernel from making IPv6 addresses for this link by itself
+    /// (IFLA_INET6_ADDR_GEN_MODE none): no automatic link-local address, so none of
+    /// the duplicate address detection, MLD reports and router solicitations that
+    /// come with one. It covers what is generated from now on, so call it before
+    /// the link first has carrier. `Ok(false)` when the kernel has no IPv6.
+    pub async fn set_ipv6_addr_gen_none(&self, index: u32) -> Result<bool> {
+        let mut msg = LinkUnspec::new_with_index(index).build();
+        msg.attributes.push(ipv6_addr_gen_none());
+        match self.set(index, "turn IPv6 address generation off on", msg).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.errno() == Some(nix::libc::EAFNOSUPPORT) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Makes `index` a port of `master` (a bridge), or detaches it with `None`.
@@ -224,5 +271,18 @@ impl Handle {
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_local_is_the_modified_eui64_of_the_mac() {
+        let mac: Mac = "02:42:ac:11:00:02".parse().unwrap();
+        assert_eq!(mac.ipv6_link_local(), "fe80::42:acff:fe11:2".parse::<Ipv6Addr>().unwrap());
+        let mac: Mac = "52:54:00:12:34:56".parse().unwrap();
+        assert_eq!(mac.ipv6_link_local(), "fe80::5054:ff:fe12:3456".parse::<Ipv6Addr>().unwrap());
     }
 }

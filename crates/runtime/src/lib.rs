@@ -6,6 +6,7 @@
 //! as host processes inside it (see `image` for what runs), probes, lifecycle hooks,
 //! status and events back to the API, graceful deletion.
 
+mod cni_attach;
 pub mod container_log;
 mod container_start;
 mod container_stop;

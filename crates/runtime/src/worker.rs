@@ -28,6 +28,7 @@ pub struct Shared {
     pub client: kube::Client,
     pub cfg: NodeConfig,
     cni: OnceCell<weft_cni::NetConfig>,
+    attacher: crate::cni_attach::Attacher,
     pub recorder: Recorder,
     /// The node's network namespace: probes and HTTP hooks connect from it, as the
     /// kubelet does from the node (None: the agent's own, in cluster mode).
@@ -42,7 +43,8 @@ impl Shared {
             None => None,
         };
         let recorder = Recorder::new(client.clone(), &cfg.name);
-        Ok(Shared { client, cfg, cni: OnceCell::new(), recorder, node_netns })
+        let attacher = crate::cni_attach::Attacher::from_env(&cfg.name);
+        Ok(Shared { client, cfg, cni: OnceCell::new(), attacher, recorder, node_netns })
     }
 
     /// The CNI config, once the node has its pod CIDRs (node IPAM assigns them).
@@ -358,17 +360,19 @@ impl Worker {
             self.ips = self.sh.cfg.addresses.clone();
         } else {
             let path = self.dir.join("netns");
-            let ns = if path.exists() { Netns::open(&path).or_else(|_| recreate(&path))? } else { Netns::create(&path)? };
+            let (ns, fresh) = if path.exists() { (Netns::open(&path).or_else(|_| recreate(&path))?, false) } else { (Netns::create(&path)?, true) };
             // After a restart of weft the sandbox is already wired: keep its addresses.
-            let existing = pod_addresses(&ns).await.unwrap_or_default();
+            let existing = if fresh { Vec::new() } else { pod_addresses(&ns).await.unwrap_or_default() };
             if existing.is_empty() {
                 let conf = self.sh.cni().await?;
                 let req = self.sh.request(&self.uid, Some(path.clone()), &self.pod);
-                let result = match weft_cni::attach(&req, conf).await {
+                let (result, timing) = self.sh.attacher.attach(req, conf).await;
+                let result = match result {
                     Ok(r) => r,
                     Err(e) => anyhow::bail!("CNI ADD for pod {}: {} {}", self.name(), e.msg, e.details),
                 };
                 self.ips = result.ips.iter().map(|i| i.address.addr().to_string()).collect();
+                tracing::info!(pod = %self.name(), cni_wait_ms = ms(timing.waited), cni_add_ms = ms(timing.took), "CNI ADD done");
             } else {
                 self.ips = existing;
             }
@@ -566,6 +570,10 @@ async fn pod_addresses(ns: &Netns) -> Result<Vec<String>> {
     let mut ips: Vec<std::net::IpAddr> = h.addresses(Some(eth0.index)).await?.into_iter().map(|a| a.net.addr()).filter(|ip| !matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)).collect();
     ips.sort_by_key(|ip| ip.is_ipv6());
     Ok(ips.iter().map(|i| i.to_string()).collect())
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn recreate(path: &Path) -> weft_kernel::Result<Netns> {

@@ -1,6 +1,7 @@
 //! IP address management from the node's pod CIDR(s), host-local style:
-//! persistent files under the data dir, one lock for all processes.
+//! a persistent log under the data dir, one lock for all processes.
 
+mod legacy;
 mod pool;
 mod store;
 
@@ -54,8 +55,8 @@ fn lease_for(pools: &[Pool], ip: IpAddr) -> Option<Lease> {
 /// Hands one address per subnet to `a`. An attachment that already holds
 /// addresses gets error 100: the spec forbids a second ADD without a DEL.
 pub fn allocate(conf: &NetConfig, a: &Attachment) -> Result<Vec<Lease>, CniError> {
-    let store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
-    if let Some(ips) = store.allocation(a).map_err(|e| io_err(conf, e))? {
+    let mut store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
+    if let Some(ips) = store.allocation(a) {
         let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
         return Err(CniError::new(
             code::ALREADY_ATTACHED,
@@ -70,19 +71,7 @@ pub fn allocate(conf: &NetConfig, a: &Attachment) -> Result<Vec<Lease>, CniError
     let pools = pools(conf);
     let mut got: Vec<IpAddr> = Vec::new();
     for pool in &pools {
-        let mut found = None;
-        let mut last = store.last_reserved(pool.is_v6());
-        while let Some(ip) = pool.next_free(last, |ip| store.is_taken(ip)) {
-            if store.reserve(ip, a).map_err(|e| io_err(conf, e))? {
-                found = Some(ip);
-                break;
-            }
-            last = Some(ip);
-        }
-        let Some(ip) = found else {
-            for ip in &got {
-                let _ = store.unreserve(*ip);
-            }
+        let Some(ip) = pool.next_free(store.last_reserved(pool.is_v6()), |ip| store.is_taken(ip)) else {
             return Err(CniError::new(
                 code::POOL_EXHAUSTED,
                 format!("no free address left in subnet {} of network {}", pool.subnet(), conf.name),
@@ -90,15 +79,7 @@ pub fn allocate(conf: &NetConfig, a: &Attachment) -> Result<Vec<Lease>, CniError
         };
         got.push(ip);
     }
-    let recorded = store.record(a, &got).and_then(|()| {
-        got.iter().try_for_each(|ip| store.set_last_reserved(*ip))
-    });
-    if let Err(e) = recorded {
-        for ip in &got {
-            let _ = store.unreserve(*ip);
-        }
-        return Err(io_err(conf, e));
-    }
+    store.add(a, &got).map_err(|e| io_err(conf, e))?;
     Ok(got.iter().filter_map(|ip| lease_for(&pools, *ip)).collect())
 }
 
@@ -108,7 +89,6 @@ pub fn lookup(conf: &NetConfig, a: &Attachment) -> Result<Option<Vec<Lease>>, Cn
     let pools = pools(conf);
     Ok(store
         .allocation(a)
-        .map_err(|e| io_err(conf, e))?
         .map(|ips| ips.into_iter().filter_map(|ip| lease_for(&pools, ip)).collect()))
 }
 
@@ -117,28 +97,22 @@ pub fn release(conf: &NetConfig, a: &Attachment) -> Result<Vec<IpAddr>, CniError
     if !conf.store_dir().exists() {
         return Ok(Vec::new());
     }
-    let store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
+    let mut store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
     store.release(a).map_err(|e| io_err(conf, e))
 }
 
-/// Frees every allocation whose attachment is not in `valid`, including
-/// reservations no index file points at. Returns the attachments dropped.
+/// Frees every allocation whose attachment is not in `valid`. Returns the
+/// attachments dropped.
 pub fn gc(conf: &NetConfig, valid: &HashSet<Attachment>) -> Result<Vec<Attachment>, CniError> {
     if !conf.store_dir().exists() {
         return Ok(Vec::new());
     }
-    let store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
+    let mut store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
     let mut dropped = Vec::new();
-    for a in store.attachments().map_err(|e| io_err(conf, e))? {
+    for a in store.attachments() {
         if !valid.contains(&a) {
             store.release(&a).map_err(|e| io_err(conf, e))?;
             dropped.push(a);
-        }
-    }
-    for ip in store.reserved().map_err(|e| io_err(conf, e))? {
-        match store.owner(ip) {
-            Some(owner) if valid.contains(&owner) => {}
-            _ => store.unreserve(ip).map_err(|e| io_err(conf, e))?,
         }
     }
     Ok(dropped)
@@ -147,7 +121,7 @@ pub fn gc(conf: &NetConfig, valid: &HashSet<Attachment>) -> Result<Vec<Attachmen
 /// Subnets with no free address left (STATUS reports them).
 pub fn exhausted(conf: &NetConfig) -> Result<Vec<IpNet>, CniError> {
     let store = Store::lock(&conf.store_dir()).map_err(|e| io_err(conf, e))?;
-    let reserved = store.reserved().map_err(|e| io_err(conf, e))?;
+    let reserved = store.reserved();
     Ok(pools(conf)
         .into_iter()
         .filter(|p| {
@@ -191,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn exhaustion_is_error_102_and_rolls_back_the_other_family() {
+    fn exhaustion_is_error_102_and_takes_nothing_from_the_other_family() {
         let d = tempfile::tempdir().unwrap();
         let c = conf(d.path(), &["fd00:1::/64", "10.1.0.0/30"]);
         allocate(&c, &att("a")).unwrap();
@@ -200,26 +174,22 @@ mod tests {
         assert_eq!(e.code, code::POOL_EXHAUSTED);
         assert!(e.msg.contains("10.1.0.0/30"), "{e}");
         let store = Store::lock(&c.store_dir()).unwrap();
-        assert_eq!(store.reserved().unwrap().len(), 2, "b's IPv6 address was given back");
+        assert_eq!(store.reserved().len(), 2, "b took nothing");
     }
 
     #[test]
-    fn gc_keeps_valid_attachments_and_frees_the_rest_and_orphans() {
+    fn gc_keeps_valid_attachments_and_frees_the_rest() {
         let d = tempfile::tempdir().unwrap();
         let c = conf(d.path(), &["10.1.0.0/24"]);
         for id in ["a", "b", "c"] {
             allocate(&c, &att(id)).unwrap();
-        }
-        {
-            let store = Store::lock(&c.store_dir()).unwrap();
-            store.reserve("10.1.0.77".parse().unwrap(), &att("ghost")).unwrap();
         }
         let valid: HashSet<_> = [att("b")].into_iter().collect();
         let mut dropped = gc(&c, &valid).unwrap();
         dropped.sort();
         assert_eq!(dropped, vec![att("a"), att("c")]);
         let store = Store::lock(&c.store_dir()).unwrap();
-        assert_eq!(store.reserved().unwrap(), vec!["10.1.0.3".parse::<IpAddr>().unwrap()]);
+        assert_eq!(store.reserved(), vec!["10.1.0.3".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]

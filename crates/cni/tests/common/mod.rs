@@ -106,3 +106,11 @@ pub fn addr_of(result: &Value, v6: bool) -> String {
         .find(|a| a.contains(':') == v6)
         .unwrap_or_else(|| panic!("no {} address in {result}", if v6 { "IPv6" } else { "IPv4" }))
 }
+
+/// The addresses the IPAM store under `data` (the config's dataDir) holds, sorted.
+pub fn reserved(data: &Path) -> Vec<String> {
+    let store = weft_cni::ipam::Store::lock(&data.join("weft")).expect("IPAM store");
+    let mut ips: Vec<String> = store.reserved().iter().map(ToString::to_string).collect();
+    ips.sort();
+    ips
+}
