@@ -33,5 +33,5 @@ pub use link::{Link, Mac};
 pub use neigh::{FdbEntry, Neighbour};
 pub use netns::{run_in, run_in_async, Netns};
 pub use route::{Route, MAIN_TABLE};
-pub use veth::{VethSpec, BIG_TCP_SIZE};
+pub use veth::VethSpec;
 pub use vxlan::{VxlanInfo, VxlanSpec};

@@ -3,31 +3,12 @@
 //! Creating the peer in the target netns (IFLA_NET_NS_FD in the peer's
 //! message) avoids a create-then-move, during which the peer would briefly
 //! carry a temporary name in the host netns.
-//!
-//! Both ends are made with BIG TCP sizes (IFLA_GSO/GRO_MAX_SIZE and their IPv4
-//! forms): a TCP sender whose route leaves through such an end builds segments of
-//! up to [`BIG_TCP_SIZE`] instead of 64 KiB, so every hop of a pod's path (veth,
-//! bridge, routing, netfilter) is paid per 256 KiB rather than per 64 KiB. Kernels
-//! before 5.19 refuse sizes over 64 KiB; the pair is then made without them.
 
 use crate::error::{Error, Result};
 use crate::handle::Handle;
 use crate::netns::Netns;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use std::os::fd::AsRawFd;
-
-/// The GSO/GRO size given to veth ends (BIG TCP). veth takes up to 512 KiB; a
-/// quarter of a megabyte already cuts per-packet work fourfold.
-pub const BIG_TCP_SIZE: u32 = 256 * 1024;
-
-fn big_tcp(attrs: &mut Vec<LinkAttribute>) {
-    attrs.extend([
-        LinkAttribute::GsoMaxSize(BIG_TCP_SIZE),
-        LinkAttribute::GroMaxSize(BIG_TCP_SIZE),
-        LinkAttribute::GsoIpv4MaxSize(BIG_TCP_SIZE),
-        LinkAttribute::GroIpv4MaxSize(BIG_TCP_SIZE),
-    ]);
-}
 
 /// One veth pair to create, from the side of the netns the handle is in.
 #[derive(Debug, Clone, Default)]
@@ -52,16 +33,6 @@ impl Handle {
     /// Creates the pair in one request. Fails with `Exists` if either name is
     /// taken in its netns.
     pub async fn create_veth(&self, spec: &VethSpec<'_>) -> Result<()> {
-        match self.add_veth(spec, true).await {
-            Err(e) if e.errno() == Some(nix::libc::EINVAL) => {
-                tracing::debug!(veth = spec.name, %e, "this kernel refuses BIG TCP sizes on veth (before 5.19?): making the pair without them");
-                self.add_veth(spec, false).await
-            }
-            other => other,
-        }
-    }
-
-    async fn add_veth(&self, spec: &VethSpec<'_>, big: bool) -> Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes.push(LinkAttribute::IfName(spec.peer_name.to_string()));
         if let Some(mtu) = spec.mtu {
@@ -69,9 +40,6 @@ impl Handle {
         }
         if let Some(ns) = spec.peer_ns {
             peer.attributes.push(LinkAttribute::NetNsFd(ns.as_fd_raw()));
-        }
-        if big {
-            big_tcp(&mut peer.attributes);
         }
 
         let mut msg = LinkMessage::default();
@@ -81,9 +49,6 @@ impl Handle {
         }
         if let Some(master) = spec.master {
             msg.attributes.push(LinkAttribute::Controller(master));
-        }
-        if big {
-            big_tcp(&mut msg.attributes);
         }
         if spec.up {
             msg.header.flags |= LinkFlags::Up;
