@@ -114,13 +114,32 @@ fn deleting_a_pod_stops_it_and_removes_its_sandbox() {
     let ip = c.wait_running("gone", 30);
     let ns = c.pod_dir("gone").join("netns");
     assert!(ns.exists());
-    let claim = c.state_dir().join("nodes/node-1/cni/weft/ips").join(&ip);
-    assert!(claim.exists(), "no IPAM claim at {}", claim.display());
+    let store = c.state_dir().join("nodes/node-1/cni/weft/allocations");
+    assert!(allocated(&store, &ip), "no IPAM claim for {ip} in {}", store.display());
     c.ok(&["delete", "pod", "gone", "--timeout=30s"]);
     assert!(!ns.exists(), "the pod's netns file is still there");
     let left = c.sh(&format!("nsenter --net={} ip -o link show master weft0 | wc -l", c.state_dir().join("netns/node-1").display()));
     assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0", "a pod veth is left on the node");
-    assert!(!claim.exists(), "the IP is still allocated");
+    assert!(!allocated(&store, &ip), "the IP is still allocated");
+}
+
+/// Whether the IPAM log (`+ key ips` / `- key` records, replayed in order) holds `ip`.
+fn allocated(store: &std::path::Path, ip: &str) -> bool {
+    let log = std::fs::read_to_string(store).unwrap_or_default();
+    let mut held: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    for line in log.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        match f.as_slice() {
+            ["+", key, ips] => {
+                held.insert(key, ips.split(',').collect());
+            }
+            ["-", key] => {
+                held.remove(key);
+            }
+            _ => {}
+        }
+    }
+    held.values().any(|ips| ips.contains(&ip))
 }
 
 #[test]

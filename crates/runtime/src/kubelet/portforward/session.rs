@@ -220,6 +220,15 @@ mod tests {
         Bytes::from(f)
     }
 
+    /// A session for pod default/web in the test's own namespace: its input, its
+    /// output, its task, and the client's header compression.
+    fn start() -> (mpsc::Sender<Bytes>, mpsc::Receiver<Vec<u8>>, tokio::task::JoinHandle<()>, ClientHeaders) {
+        let (in_tx, in_rx) = mpsc::channel(16);
+        let (out_tx, out) = mpsc::channel(64);
+        let target = Arc::new(Target { pod: "default/web".into(), uid: "u".into(), netns: None });
+        (in_tx, out, tokio::spawn(run(in_rx, out_tx, target)), ClientHeaders::default())
+    }
+
     /// Frames the session sent, read until `n` of them have come.
     async fn take(out: &mut mpsc::Receiver<Vec<u8>>, n: usize) -> Vec<Frame> {
         let mut buf = BytesMut::new();
@@ -248,15 +257,7 @@ mod tests {
             s.read_to_end(&mut got).await.unwrap();
             s.write_all(&got.to_ascii_uppercase()).await.unwrap();
         });
-        let (in_tx, in_rx) = mpsc::channel(16);
-        let (out_tx, mut out) = mpsc::channel(64);
-        let target = Arc::new(Target {
-            pod: "default/web".into(),
-            uid: "u".into(),
-            netns: None,
-        });
-        let session = tokio::spawn(run(in_rx, out_tx, target));
-        let mut h = ClientHeaders::default();
+        let (in_tx, mut out, session, mut h) = start();
         in_tx.send(Bytes::from(frame::ping(1))).await.unwrap();
         in_tx
             .send(syn_stream(
@@ -338,15 +339,7 @@ mod tests {
             .unwrap()
             .port()
             .to_string();
-        let (in_tx, in_rx) = mpsc::channel(16);
-        let (out_tx, mut out) = mpsc::channel(64);
-        let target = Arc::new(Target {
-            pod: "default/web".into(),
-            uid: "u".into(),
-            netns: None,
-        });
-        let session = tokio::spawn(run(in_rx, out_tx, target));
-        let mut h = ClientHeaders::default();
+        let (in_tx, mut out, session, mut h) = start();
         in_tx
             .send(syn_stream(
                 1,
