@@ -39,15 +39,6 @@ impl Subprotocol for Tunnel {
     }
 }
 
-fn header_has(req: &Request<Incoming>, name: &str, want: &str) -> bool {
-    req.headers()
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|v| v.trim().eq_ignore_ascii_case(want))
-}
-
 pub async fn handle(
     k: &Kubelet,
     ns: &str,
@@ -72,19 +63,9 @@ pub async fn handle(
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         netns,
     });
-    if header_has(&req, header::UPGRADE.as_str(), "SPDY/3.1") {
-        let offered: Vec<&str> = req
-            .headers()
-            .get_all("x-stream-protocol-version")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if !offered.is_empty()
-            && !offered
-                .iter()
-                .flat_map(|v| v.split(','))
-                .any(|v| v.trim() == PROTOCOL)
-        {
+    if upgrade::header_tokens(&req, "upgrade").any(|v| v.eq_ignore_ascii_case("SPDY/3.1")) {
+        let offered: Vec<&str> = upgrade::header_tokens(&req, "x-stream-protocol-version").collect();
+        if !offered.is_empty() && !offered.contains(&PROTOCOL) {
             return text(
                 StatusCode::FORBIDDEN,
                 format!(

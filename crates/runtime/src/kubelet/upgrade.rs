@@ -28,6 +28,11 @@ pub struct Upgrade<P> {
     key: Vec<u8>,
 }
 
+/// A header's comma-separated values over all its lines, each trimmed.
+pub fn header_tokens<'a>(req: &'a Request<Incoming>, name: &'a str) -> impl Iterator<Item = &'a str> {
+    req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+}
+
 fn header_values(req: &Request<Incoming>, name: header::HeaderName) -> impl Iterator<Item = &str> {
     req.headers().get_all(name).into_iter().filter_map(|v| v.to_str().ok())
 }
