@@ -45,6 +45,20 @@ pub async fn attach_on(node: &Node, req: &AttachRequest, conf: &NetConfig) -> Re
     }
 }
 
+/// Traffic routed into the bridge (from other nodes, or the node itself) is sent
+/// through the bridge device, so it needs the pods' GSO size too. An empty bridge
+/// refuses it (its TSO limit is 64 KiB until a port is added), so it is raised once
+/// the first port is in; later ADDs find it done and send nothing.
+async fn raise_bridge_gso(h: &weft_kernel::Handle, bridge: &weft_kernel::Link, size: u32) -> Result<(), CniError> {
+    if bridge.gso_size() >= size {
+        return Ok(());
+    }
+    if !h.set_gso_max_size(bridge.index, size).await? {
+        tracing::warn!(bridge = %bridge.name, size, "the kernel refuses this GSO size on the bridge: segments routed to pods will be cut in software; lower or drop gsoMaxSize");
+    }
+    Ok(())
+}
+
 pub(crate) fn open_pod_netns(path: &std::path::Path) -> Result<Netns, CniError> {
     Netns::open(path).map_err(|e| {
         let c = if e.is_not_found() { code::UNKNOWN_CONTAINER } else { code::INVALID_ENV };
@@ -70,6 +84,7 @@ async fn plumb(
             mtu: Some(conf.mtu),
             master: Some(bridge.index),
             up: true,
+            gso_max_size: conf.gso_max_size,
         })
         .await
         .map_err(|e| {
@@ -91,6 +106,9 @@ async fn plumb(
     let h = &node.handle;
     let host_link = h.link(host_veth).await?;
     h.setup_bridge_port(host_link.index, conf.hairpin).await?;
+    if let Some(size) = conf.gso_max_size {
+        raise_bridge_gso(h, &bridge, size).await?;
+    }
     let pod_link = configure_pod(pod_ns, ifname, conf.mtu, leases).await?;
 
     let sandbox = req

@@ -32,6 +32,20 @@ impl Backend {
     pub fn pod_mtu(self, underlay_mtu: u32, underlay_v6: bool) -> u32 {
         underlay_mtu.saturating_sub(self.overhead(underlay_v6))
     }
+
+    /// The GSO size pods get (BIG TCP, `gsoMaxSize`): [`weft_kernel::BIG_TCP_SIZE`]
+    /// when the backend is `direct` and the underlay interface already sends
+    /// segments that large, else none (the kernel's 64 KiB). A pod's TCP builds
+    /// segments for its eth0, which carries traffic to every destination, so the
+    /// whole path must take them: a VXLAN device cannot (its outer UDP length is
+    /// 16 bits), and an uplink with a smaller limit would make the kernel cut every
+    /// segment up in software. weft raises the limit on the underlay it builds in
+    /// local mode; on a real node it is the operator's call
+    /// (`ip link set <uplink> gso_max_size 262144 gso_ipv4_max_size 262144`).
+    pub fn pod_gso_max_size(self, underlay_gso: u32) -> Option<u32> {
+        let big = weft_kernel::BIG_TCP_SIZE;
+        (self == Backend::Direct && underlay_gso >= big).then_some(big)
+    }
 }
 
 impl FromStr for Backend {
@@ -66,6 +80,15 @@ mod tests {
         assert_eq!(Backend::Vxlan.pod_mtu(1500, false), 1450);
         assert_eq!(Backend::Vxlan.pod_mtu(1500, true), 1430);
         assert_eq!(Backend::Vxlan.pod_mtu(9000, false), 8950);
+    }
+
+    #[test]
+    fn big_tcp_only_on_direct_over_an_underlay_that_takes_it() {
+        let big = weft_kernel::BIG_TCP_SIZE;
+        assert_eq!(Backend::Direct.pod_gso_max_size(big), Some(big));
+        assert_eq!(Backend::Direct.pod_gso_max_size(524280), Some(big));
+        assert_eq!(Backend::Direct.pod_gso_max_size(65536), None);
+        assert_eq!(Backend::Vxlan.pod_gso_max_size(big), None);
     }
 
     #[test]

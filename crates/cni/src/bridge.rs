@@ -44,7 +44,7 @@ pub async fn ensure(node: &Node, conf: &NetConfig) -> Result<Link, CniError> {
         None => {
             let gw = pools.first().map(|p| p.gateway().to_string()).unwrap_or_default();
             let mac = names::bridge_mac(&conf.name, &conf.bridge, &gw);
-            match h.create_bridge(&conf.bridge, Some(mac), Some(conf.mtu)).await {
+            match h.create_bridge(&conf.bridge, Some(mac), Some(conf.mtu), true).await {
                 Ok(()) => created = true,
                 Err(e) if e.is_exists() => {}
                 Err(e) => return Err(e.into()),

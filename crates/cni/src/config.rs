@@ -28,6 +28,12 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/weft/cni";
 ///   "mtu": 1450,                    // MTU of pod eth0, host veth and bridge; default
 ///                                   // 1450 = 1500 underlay - 50 VXLAN overhead
 ///   "hairpin": true,                // hairpin mode on the pod's bridge port (default true)
+///   "gsoMaxSize": 262144,           // BIG TCP: GSO/GRO size limit of pod eth0, host veth
+///                                   // and bridge, 65536..=524280 (default: the kernel's
+///                                   // 64 KiB). Only where every device on the pods'
+///                                   // paths, the node's uplink included, allows as much,
+///                                   // and never with an overlay: a smaller device makes
+///                                   // the kernel cut segments up in software.
 ///   "ipam": {
 ///     "type": "weft",               // optional; weft-cni's IPAM is built in
 ///     "subnets": ["10.244.1.0/24", "fd00:10:244:1::/64"],  // the node's pod CIDR(s):
@@ -50,6 +56,8 @@ pub struct NetConfig {
     pub bridge: String,
     pub mtu: u32,
     pub hairpin: bool,
+    /// BIG TCP: the GSO/GRO size limit of the pod's links and the bridge.
+    pub gso_max_size: Option<u32>,
     pub ipam: IpamConfig,
     pub dns: Dns,
 }
@@ -71,6 +79,7 @@ impl NetConfig {
             bridge: DEFAULT_BRIDGE.to_string(),
             mtu: DEFAULT_MTU,
             hairpin: true,
+            gso_max_size: None,
             ipam: IpamConfig { subnets, data_dir },
             dns: Dns::default(),
         };
@@ -97,6 +106,13 @@ impl NetConfig {
                 self.mtu,
                 if has_v6 { " (IPv6 needs at least 1280)" } else { "" }
             )));
+        }
+        if let Some(g) = self.gso_max_size {
+            if !(65536..=524280).contains(&g) {
+                return Err(CniError::invalid_config(format!(
+                    "invalid gsoMaxSize {g}: must be 65536..=524280 (the kernel's GSO limits), or left out"
+                )));
+            }
         }
         let subnets = &self.ipam.subnets;
         if subnets.is_empty() || subnets.len() > 2 {
@@ -151,13 +167,14 @@ pub struct Parsed {
 }
 
 /// Top-level fields weft-cni understands: the spec's and its own.
-const KNOWN_FIELDS: [&str; 14] = [
+const KNOWN_FIELDS: [&str; 15] = [
     "cniVersion",
     "name",
     "type",
     "bridge",
     "mtu",
     "hairpin",
+    "gsoMaxSize",
     "ipam",
     "dns",
     "args",
@@ -226,6 +243,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, CniError> {
         Some(Value::Bool(b)) => *b,
         Some(v) => return Err(CniError::invalid_config(format!("field \"hairpin\" must be true or false, got {v}"))),
     };
+    let gso_max_size = match obj.get("gsoMaxSize") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().and_then(|m| u32::try_from(m).ok()).ok_or_else(|| {
+            CniError::invalid_config(format!("field \"gsoMaxSize\" must be a positive integer, got {v}"))
+        })?),
+    };
     let ipam: RawIpam = match obj.get("ipam") {
         None => return Err(CniError::invalid_config("missing field \"ipam\" (with \"subnets\")")),
         Some(v) => serde_json::from_value(v.clone())
@@ -250,6 +273,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, CniError> {
         bridge,
         mtu,
         hairpin,
+        gso_max_size,
         ipam: IpamConfig {
             subnets: ipam.subnets,
             data_dir: ipam.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
@@ -320,6 +344,7 @@ mod tests {
         assert_eq!(p.net.bridge, "weft0");
         assert_eq!(p.net.mtu, 1450);
         assert!(p.net.hairpin);
+        assert_eq!(p.net.gso_max_size, None);
         assert_eq!(p.net.ipam.subnets.len(), 2);
         assert_eq!(p.net.store_dir(), PathBuf::from("/tmp/x/weft"));
         assert!(p.prev_result.is_none() && p.valid_attachments.is_none());
@@ -354,6 +379,9 @@ mod tests {
             (GOOD.replace("weft-cni", "bridge"), "type"),
             (GOOD.replace("\"ipam\"", "\"mtu\":100,\"ipam\""), "mtu"),
             (GOOD.replace("\"ipam\"", "\"mtu\":\"big\",\"ipam\""), "mtu"),
+            (GOOD.replace("\"ipam\"", "\"gsoMaxSize\":1000,\"ipam\""), "gsoMaxSize"),
+            (GOOD.replace("\"ipam\"", "\"gsoMaxSize\":1048576,\"ipam\""), "gsoMaxSize"),
+            (GOOD.replace("\"ipam\"", "\"gsoMaxSize\":true,\"ipam\""), "gsoMaxSize"),
             (GOOD.replace("\"ipam\"", "\"bridge\":\"a-very-long-bridge-name\",\"ipam\""), "bridge"),
             (GOOD.replace("10.244.1.0/24", "10.244.1.5/24"), "host bits"),
             (GOOD.replace("10.244.1.0/24", "10.244.1.0/31"), "too small"),
@@ -368,6 +396,12 @@ mod tests {
             assert_eq!(e.code, code::INVALID_CONFIG, "{json}: {e}");
             assert!(e.msg.contains(needle), "{json}: {e} lacks {needle}");
         }
+    }
+
+    #[test]
+    fn gso_max_size_is_read() {
+        let p = parse_str(&GOOD.replace("\"ipam\"", "\"gsoMaxSize\":262144,\"ipam\"")).unwrap();
+        assert_eq!(p.net.gso_max_size, Some(262144));
     }
 
     #[test]

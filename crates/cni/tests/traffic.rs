@@ -91,3 +91,66 @@ fn in_process_attach_works_inside_a_node_netns() {
         assert!(Handle::open(&pods[1].1).unwrap().link_by_name("eth0").await.unwrap().is_none());
     });
 }
+
+/// (rx packets, rx bytes) of `dev` in `ns`, from /proc/net/dev as seen by a
+/// thread inside it.
+fn rx_counters(ns: &Netns, dev: &str) -> (u64, u64) {
+    let text = run_in(ns, || std::fs::read_to_string("/proc/thread-self/net/dev")).unwrap().unwrap();
+    let line = text.lines().find(|l| l.trim_start().starts_with(&format!("{dev}:"))).unwrap_or_else(|| panic!("{dev} not in {text}"));
+    let f: Vec<u64> = line.split(':').nth(1).unwrap().split_whitespace().map(|v| v.parse().unwrap()).collect();
+    (f[1], f[0])
+}
+
+#[test]
+fn big_tcp_segments_cross_the_bridge_whole() {
+    weft_testns::run_async("big_tcp_segments_cross_the_bridge", |t| async move {
+        let big = weft_kernel::BIG_TCP_SIZE;
+        let node_path = t.dir().join("node");
+        let node = Netns::create(&node_path).unwrap();
+        let mut conf = NetConfig::new("weft", vec!["10.244.3.0/24".parse().unwrap()], t.dir().join("state")).unwrap();
+        conf.gso_max_size = Some(big);
+        let mut pods = Vec::new();
+        for name in ["x", "y"] {
+            let path = t.dir().join(name);
+            let ns = Netns::create(&path).unwrap();
+            let mut req = AttachRequest::new(name, "eth0", Some(path.clone()));
+            req.host_netns = Some(node_path.clone());
+            let res = weft_cni::attach(&req, &conf).await.unwrap();
+            pods.push((ns, res));
+        }
+        let h = Handle::open(&node).unwrap();
+        assert_eq!(h.link("weft0").await.unwrap().gso_size(), big, "the bridge is raised once it has a port");
+        let x_host = pods[0].1.interfaces[0].name.clone();
+        assert_eq!(h.link(&x_host).await.unwrap().gso_size(), big);
+        assert_eq!(Handle::open(&pods[0].0).unwrap().link("eth0").await.unwrap().gso_size(), big);
+
+        // 32 MiB from x to y: x's TCP hands its eth0 segments over 64 KiB, and they
+        // reach the bridge whole: on x's host end, packets average well over the
+        // 64 KiB (plus headers) that no segment exceeds without BIG TCP.
+        let y_ip = pods[1].1.ips[0].address.addr();
+        let listener = run_in(&pods[1].0, || TcpListener::bind("0.0.0.0:9100")).unwrap().unwrap();
+        let sink = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut n = 0u64;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match s.read(&mut buf).unwrap() {
+                    0 => return n,
+                    k => n += k as u64,
+                }
+            }
+        });
+        let before = rx_counters(&node, &x_host);
+        let mut c = run_in(&pods[0].0, || TcpStream::connect_timeout(&SocketAddr::new(y_ip, 9100), Duration::from_secs(5))).unwrap().unwrap();
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..32 {
+            c.write_all(&chunk).unwrap();
+        }
+        drop(c);
+        assert_eq!(sink.join().unwrap(), 32 << 20);
+        let after = rx_counters(&node, &x_host);
+        let (packets, bytes) = (after.0 - before.0, after.1 - before.1);
+        assert!(bytes >= 32 << 20, "{bytes} bytes");
+        assert!(bytes / packets > 96 * 1024, "{packets} packets for {bytes} bytes: no segment over 64 KiB crossed the bridge port");
+    });
+}

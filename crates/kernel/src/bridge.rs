@@ -9,12 +9,14 @@ use rtnetlink::{LinkBridge, LinkBridgePort};
 impl Handle {
     /// Creates a bridge, up. STP stays off, so ports forward at once.
     /// A fixed `mac` keeps the bridge's address from changing as ports come and
-    /// go (by default it takes the lowest port MAC). IPv4 and IPv6 frames it
-    /// bridges between its ports go through the inet netfilter hooks
-    /// (IFLA_BR_NF_CALL_IPTABLES/IP6TABLES), whatever the netns's
-    /// `bridge-nf-call-*` sysctls say: NetworkPolicy judges pods on one bridge there.
-    pub async fn create_bridge(&self, name: &str, mac: Option<Mac>, mtu: Option<u32>) -> Result<()> {
-        let mut b = LinkBridge::new(name).nf_call_iptables(true).nf_call_ip6tables(true);
+    /// go (by default it takes the lowest port MAC). With `netfilter`, IPv4 and
+    /// IPv6 frames it bridges between its ports go through the inet netfilter
+    /// hooks (IFLA_BR_NF_CALL_IPTABLES/IP6TABLES), whatever the netns's
+    /// `bridge-nf-call-*` sysctls say: NetworkPolicy judges pods on one bridge
+    /// there. Without, they never do (a plain switch), which saves every frame
+    /// the hooks' work.
+    pub async fn create_bridge(&self, name: &str, mac: Option<Mac>, mtu: Option<u32>, netfilter: bool) -> Result<()> {
+        let mut b = LinkBridge::new(name).nf_call_iptables(netfilter).nf_call_ip6tables(netfilter);
         if let Some(mac) = mac {
             b = b.address(mac.0.to_vec());
         }

@@ -15,6 +15,7 @@
 mod addr;
 mod bridge;
 mod error;
+mod gso;
 mod handle;
 mod link;
 mod neigh;
@@ -28,6 +29,7 @@ mod vxlan;
 
 pub use addr::Address;
 pub use error::{Error, ErrorKind, Result};
+pub use gso::BIG_TCP_SIZE;
 pub use handle::Handle;
 pub use link::{Link, Mac};
 pub use neigh::{FdbEntry, Neighbour};

@@ -76,9 +76,19 @@ pub struct Link {
     pub master: Option<u32>,
     /// Bridge port hairpin mode, when this is a bridge port.
     pub hairpin: Option<bool>,
+    /// The largest GSO segment the kernel sends through it (IFLA_GSO_MAX_SIZE),
+    /// and for IPv4 (IFLA_GSO_IPV4_MAX_SIZE; `None` before Linux 6.3).
+    pub gso_max_size: u32,
+    pub gso_ipv4_max_size: Option<u32>,
 }
 
 impl Link {
+    /// The GSO size that holds for both IPv4 and IPv6 segments (before Linux
+    /// 6.3, IPv4 segments never exceed 64 KiB).
+    pub fn gso_size(&self) -> u32 {
+        self.gso_ipv4_max_size.unwrap_or(65536).min(self.gso_max_size)
+    }
+
     pub(crate) fn from_message(msg: &LinkMessage) -> Link {
         let mut link = Link {
             index: msg.header.index,
@@ -89,11 +99,15 @@ impl Link {
             up: msg.header.flags.contains(LinkFlags::Up),
             master: None,
             hairpin: None,
+            gso_max_size: 0,
+            gso_ipv4_max_size: None,
         };
         for attr in &msg.attributes {
             match attr {
                 LinkAttribute::IfName(n) => link.name = n.clone(),
                 LinkAttribute::Mtu(m) => link.mtu = *m,
+                LinkAttribute::GsoMaxSize(s) => link.gso_max_size = *s,
+                LinkAttribute::GsoIpv4MaxSize(s) => link.gso_ipv4_max_size = Some(*s),
                 LinkAttribute::Address(a) if a.len() == 6 => {
                     let mut m = [0u8; 6];
                     m.copy_from_slice(a);

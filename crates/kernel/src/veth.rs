@@ -27,12 +27,26 @@ pub struct VethSpec<'a> {
     /// the same request fails with ENOTCONN when it lands in another netns,
     /// so bring it up from a handle in that netns.
     pub up: bool,
+    /// GSO/GRO size limit of both ends (BIG TCP, see [`crate::BIG_TCP_SIZE`]);
+    /// `None` keeps the kernel's 64 KiB. A kernel that refuses it (before 5.19)
+    /// gets the pair without it.
+    pub gso_max_size: Option<u32>,
 }
 
 impl Handle {
     /// Creates the pair in one request. Fails with `Exists` if either name is
     /// taken in its netns.
     pub async fn create_veth(&self, spec: &VethSpec<'_>) -> Result<()> {
+        match self.add_veth(spec, spec.gso_max_size).await {
+            Err(e) if spec.gso_max_size.is_some() && e.errno() == Some(nix::libc::EINVAL) => {
+                tracing::debug!(veth = spec.name, %e, "the kernel refuses the GSO size: making the pair without it");
+                self.add_veth(spec, None).await
+            }
+            done => done,
+        }
+    }
+
+    async fn add_veth(&self, spec: &VethSpec<'_>, gso: Option<u32>) -> Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes.push(LinkAttribute::IfName(spec.peer_name.to_string()));
         if let Some(mtu) = spec.mtu {
@@ -40,6 +54,9 @@ impl Handle {
         }
         if let Some(ns) = spec.peer_ns {
             peer.attributes.push(LinkAttribute::NetNsFd(ns.as_fd_raw()));
+        }
+        if let Some(size) = gso {
+            peer.attributes.extend(crate::gso::gso_attrs(size));
         }
 
         let mut msg = LinkMessage::default();
@@ -49,6 +66,9 @@ impl Handle {
         }
         if let Some(master) = spec.master {
             msg.attributes.push(LinkAttribute::Controller(master));
+        }
+        if let Some(size) = gso {
+            msg.attributes.extend(crate::gso::gso_attrs(size));
         }
         if spec.up {
             msg.header.flags |= LinkFlags::Up;

@@ -16,7 +16,7 @@ fn veth_peer_lands_in_the_other_netns_attached_to_a_bridge_with_hairpin() {
         let pod = Netns::create(&path).unwrap();
         let host = Handle::current().unwrap();
         let mac = Mac([0x02, 0, 0, 0, 0, 1]);
-        host.create_bridge("br-test", Some(mac), Some(1400)).await.unwrap();
+        host.create_bridge("br-test", Some(mac), Some(1400), true).await.unwrap();
         let br = host.link("br-test").await.unwrap();
         assert_eq!((br.kind.as_deref(), br.mac, br.mtu, br.up), (Some("bridge"), Some(mac), 1400, true));
 
@@ -27,11 +27,19 @@ fn veth_peer_lands_in_the_other_netns_attached_to_a_bridge_with_hairpin() {
             mtu: Some(1400),
             master: Some(br.index),
             up: true,
+            gso_max_size: Some(weft_kernel::BIG_TCP_SIZE),
         })
         .await
         .unwrap();
         let vh = host.link("vh0").await.unwrap();
         assert_eq!((vh.master, vh.mtu, vh.up), (Some(br.index), 1400, true));
+        let big = weft_kernel::BIG_TCP_SIZE;
+        assert_eq!(vh.gso_size(), big, "{vh:?}");
+        // The bridge takes BIG TCP only now that it has a port.
+        assert!(br.gso_size() < big);
+        assert!(host.set_gso_max_size(br.index, big).await.unwrap());
+        assert_eq!(host.link("br-test").await.unwrap().gso_size(), big);
+        assert!(!host.set_gso_max_size(br.index, 4 << 20).await.unwrap(), "over the TSO limit is refused");
         assert!(host.link_by_name("eth0").await.unwrap().is_none());
         host.set_hairpin(vh.index, true).await.unwrap();
         assert_eq!(host.hairpin(vh.index).await.unwrap(), Some(true));
@@ -39,6 +47,7 @@ fn veth_peer_lands_in_the_other_netns_attached_to_a_bridge_with_hairpin() {
         let inpod = Handle::open(&pod).unwrap();
         let eth0 = inpod.link("eth0").await.unwrap();
         assert_eq!((eth0.kind.as_deref(), eth0.mtu, eth0.up), (Some("veth"), 1400, false));
+        assert_eq!(eth0.gso_size(), big);
         inpod.set_link_up(eth0.index).await.unwrap();
         assert!(inpod.link("eth0").await.unwrap().up);
 
@@ -63,7 +72,7 @@ fn veth_peer_lands_in_the_other_netns_attached_to_a_bridge_with_hairpin() {
 fn addresses_and_routes_round_trip() {
     weft_testns::run_async("addresses_and_routes_round_trip", |_t| async move {
         let h = Handle::current().unwrap();
-        h.create_bridge("br1", None, None).await.unwrap();
+        h.create_bridge("br1", None, None, true).await.unwrap();
         let br = h.link("br1").await.unwrap();
         for a in ["10.9.0.1/24", "fd00:9::1/64"] {
             h.add_address(br.index, net(a)).await.unwrap();
@@ -103,7 +112,7 @@ fn addresses_and_routes_round_trip() {
 fn vxlan_with_static_fdb_and_neighbours() {
     weft_testns::run_async("vxlan_with_static_fdb_and_neighbours", |_t| async move {
         let h = Handle::current().unwrap();
-        h.create_bridge("under0", None, None).await.unwrap();
+        h.create_bridge("under0", None, None, false).await.unwrap();
         let under = h.link("under0").await.unwrap();
         h.add_address(under.index, net("192.0.2.10/24")).await.unwrap();
         h.create_vxlan(&VxlanSpec {

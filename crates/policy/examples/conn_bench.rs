@@ -77,7 +77,7 @@ async fn lab(dir: &std::path::Path) -> (Netns, Netns, Netns) {
     let n = Handle::open(&node).unwrap();
     let lo = n.link("lo").await.unwrap().index;
     n.set_link_up(lo).await.unwrap();
-    n.create_bridge("br0", None, None).await.unwrap();
+    n.create_bridge("br0", None, None, true).await.unwrap();
     let br = n.link("br0").await.unwrap().index;
     n.add_address(br, "10.244.0.1/24".parse().unwrap()).await.unwrap();
     n.set_link_up(br).await.unwrap();

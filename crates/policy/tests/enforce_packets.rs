@@ -51,7 +51,7 @@ async fn lab(dir: &std::path::Path) -> Lab {
     let n = Handle::open(&node).unwrap();
     let lo = n.link("lo").await.unwrap().index;
     n.set_link_up(lo).await.unwrap();
-    n.create_bridge("br0", None, None).await.unwrap();
+    n.create_bridge("br0", None, None, true).await.unwrap();
     let br = n.link("br0").await.unwrap().index;
     sysctl::set_accept_dad(Some(&node), "br0", false).unwrap();
     n.add_address(br, "10.244.0.1/24".parse().unwrap()).await.unwrap();

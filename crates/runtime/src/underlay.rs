@@ -53,13 +53,17 @@ fn is_global(ip: IpAddr) -> bool {
     }
 }
 
-/// The MTU pods on this node get: the configured one, else the underlay's minus the
-/// backend's overhead.
-pub async fn pod_mtu(cfg: &NodeConfig) -> Result<u32> {
-    if let Some(m) = cfg.pod_mtu {
-        return Ok(m);
-    }
+/// What the pods' links on this node get: the configured MTU, else the underlay's
+/// minus the backend's overhead; and BIG TCP when the backend and the underlay allow
+/// it (`Backend::pod_gso_max_size`).
+pub async fn pod_links(cfg: &NodeConfig) -> Result<(u32, Option<u32>)> {
     let h = handle(cfg)?;
-    let u = find(&h, cfg).await?;
-    Ok(cfg.backend.pod_mtu(u.link.mtu, u.ip.is_ipv6()))
+    let u = match (find(&h, cfg).await, cfg.pod_mtu) {
+        (Ok(u), _) => u,
+        // A configured MTU needs no underlay; BIG TCP stays off without one.
+        (Err(_), Some(m)) => return Ok((m, None)),
+        (Err(e), None) => return Err(e),
+    };
+    let mtu = cfg.pod_mtu.unwrap_or_else(|| cfg.backend.pod_mtu(u.link.mtu, u.ip.is_ipv6()));
+    Ok((mtu, cfg.backend.pod_gso_max_size(u.link.gso_size())))
 }

@@ -57,7 +57,7 @@ impl Shared {
                     let cidrs: Vec<ipnet::IpNet> = n.spec.and_then(|s| s.pod_cidrs).unwrap_or_default().iter().filter_map(|c| c.parse().ok()).collect();
                     if !cidrs.is_empty() {
                         let mut c = weft_cni::NetConfig::new("weft", cidrs, self.cfg.state_dir.join("cni")).map_err(|e| anyhow::anyhow!("{}", e.msg))?;
-                        c.mtu = crate::underlay::pod_mtu(&self.cfg).await?;
+                        (c.mtu, c.gso_max_size) = crate::underlay::pod_links(&self.cfg).await?;
                         return Ok(c);
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -39,7 +39,7 @@ async fn make_nodes(dir: &Path) -> (Node, Node) {
     let (pa, pb) = (dir.join("node-a"), dir.join("node-b"));
     let (a, b) = (Netns::create(&pa).unwrap(), Netns::create(&pb).unwrap());
     let (ha, hb) = (Handle::open(&a).unwrap(), Handle::open(&b).unwrap());
-    ha.create_veth(&VethSpec { name: "eth0", peer_name: "eth0", peer_ns: Some(&b), mtu: Some(1500), master: None, up: true }).await.unwrap();
+    ha.create_veth(&VethSpec { name: "eth0", peer_name: "eth0", peer_ns: Some(&b), mtu: Some(1500), master: None, up: true, gso_max_size: None }).await.unwrap();
     let mut out = Vec::new();
     for (name, path, h, ip, cidr) in [("node-a", pa, ha, "192.0.2.1", "10.244.0.0/24"), ("node-b", pb, hb, "192.0.2.2", "10.244.1.0/24")] {
         for l in ["lo", "eth0"] {

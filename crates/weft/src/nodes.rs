@@ -9,6 +9,9 @@
 //!  node-2 netns ── eth0 ═ n2 ────┘
 //! ```
 //!
+//! The underlay is the cluster's physical network: a plain switch (no netfilter
+//! hooks on its bridge) whose links all take BIG TCP segments.
+//!
 //! Everything is named from the state dir, so instances never collide, and all of it
 //! dies with the namespaces under `DIR/netns`, which `weft down` removes.
 
@@ -16,7 +19,7 @@ use anyhow::{Context, Result};
 use ipnet::{IpNet, Ipv4Net};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use weft_kernel::{sysctl, Handle, Netns, Route, VethSpec};
+use weft_kernel::{sysctl, Handle, Netns, Route, VethSpec, BIG_TCP_SIZE};
 
 /// The plan: names and addresses, pure.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +76,7 @@ impl Topology {
         let ulh = Handle::open(&ul)?;
         up_loopback(&ulh).await?;
         if ulh.link_by_name(BRIDGE).await?.is_none() {
-            ulh.create_bridge(BRIDGE, None, Some(self.mtu)).await?;
+            ulh.create_bridge(BRIDGE, None, Some(self.mtu), false).await?;
         }
         let bridge = ulh.link(BRIDGE).await?;
         ulh.set_link_up(bridge.index).await?;
@@ -83,7 +86,7 @@ impl Topology {
         if host.link_by_name(&self.host_link).await?.is_none() || ulh.link_by_name(HOST_PORT).await?.is_none() {
             let _ = host.delete_link_by_name(&self.host_link).await;
             let _ = ulh.delete_link_by_name(HOST_PORT).await;
-            host.create_veth(&VethSpec { name: &self.host_link, peer_name: HOST_PORT, peer_ns: Some(&ul), mtu: Some(self.mtu), master: None, up: true }).await?;
+            host.create_veth(&VethSpec { name: &self.host_link, peer_name: HOST_PORT, peer_ns: Some(&ul), mtu: Some(self.mtu), master: None, up: true, gso_max_size: Some(BIG_TCP_SIZE) }).await?;
         }
         let hl = host.link(&self.host_link).await?;
         host.set_link_up(hl.index).await?;
@@ -94,6 +97,12 @@ impl Topology {
 
         for n in &self.nodes {
             self.apply_node(n, &ul, &ulh, bridge.index).await.with_context(|| format!("setting up {}", n.name))?;
+        }
+        // The underlay takes BIG TCP segments end to end (every veth is made with
+        // them); the bridge can take them only once it has ports. Pods use them
+        // with the `direct` backend (`Backend::pod_gso_max_size`).
+        if ulh.link(BRIDGE).await?.gso_size() < BIG_TCP_SIZE && !ulh.set_gso_max_size(bridge.index, BIG_TCP_SIZE).await? {
+            tracing::warn!("the kernel refuses BIG TCP on the underlay bridge: pods keep 64 KiB segments");
         }
         Ok(())
     }
@@ -106,7 +115,7 @@ impl Topology {
         if h.link_by_name("eth0").await?.is_none() || ulh.link_by_name(&n.port).await?.is_none() {
             let _ = h.delete_link_by_name("eth0").await;
             let _ = ulh.delete_link_by_name(&n.port).await;
-            ulh.create_veth(&VethSpec { name: &n.port, peer_name: "eth0", peer_ns: Some(&ns), mtu: Some(self.mtu), master: Some(bridge), up: true }).await?;
+            ulh.create_veth(&VethSpec { name: &n.port, peer_name: "eth0", peer_ns: Some(&ns), mtu: Some(self.mtu), master: Some(bridge), up: true, gso_max_size: Some(BIG_TCP_SIZE) }).await?;
         }
         let port = ulh.link(&n.port).await?;
         ulh.set_link_master(port.index, Some(bridge)).await?;

@@ -32,6 +32,8 @@ fn pods_on_two_nodes_reach_each_other_and_the_server_sees_the_client_pod_ip() {
     assert!(c.in_pod("client", "ip -o link show eth0").contains(" mtu 1500 "));
     assert!(c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1472 {server_ip}")).contains("1 received"));
     assert!(!c.sh(&format!("nsenter --net={} ip link show weft.1", c.state_dir().join("netns/node-1").display())).status.success());
+    // BIG TCP: the pod's links take 256 KiB segments (the underlay weft built does).
+    assert!(c.in_pod("client", "ip -d link show eth0").contains(" gso_max_size 262144 "));
     // Node addresses: InternalIP on the underlay, reachable from the host side.
     let ips = c.ok(&["get", "nodes", "-o", "jsonpath={.items[*].status.addresses[?(@.type==\"InternalIP\")].address}"]);
     for ip in ips.split_whitespace() {
@@ -270,6 +272,8 @@ fn vxlan_pods_get_the_underlay_mtu_minus_50_and_full_size_packets_cross_nodes() 
     assert!(c.in_pod("client", "ip -o link show eth0").contains(" mtu 1450 "));
     assert!(in_node(&c, "node-2", "ip -o link show weft0").contains(" mtu 1450 "));
     assert!(in_node(&c, "node-2", "ip -o link show eth0").contains(" mtu 1500 "), "the underlay keeps its MTU");
+    // No BIG TCP over an overlay: VXLAN cannot carry segments over 64 KiB.
+    assert!(c.in_pod("client", "ip -d link show eth0").contains(" gso_max_size 65536 "));
     // 1422 bytes of ICMP payload + 28 of headers fill the 1450-byte pod MTU exactly and
     // cross the overlay unfragmented; one byte more does not leave the pod.
     let fits = c.in_pod("client", &format!("ping -c 1 -W 2 -M do -s 1422 {server_ip}"));
